@@ -1,0 +1,49 @@
+//! Shared server state, handed to every server function as Leptos context and to axum
+//! handlers as router state.
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Tunables the service layer needs; the server fills them from its configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Failed sign-ins allowed per e-mail address within `login_window_secs`.
+    pub login_max_failures: i32,
+    /// Length of the failed sign-in window, in seconds.
+    pub login_window_secs: i64,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            login_max_failures: 5,
+            login_window_secs: 15 * 60,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub started_at: Instant,
+}
+
+/// The state provided to the current server function (panics only if the router was built
+/// without providing it, which the integration tests would catch at once).
+pub fn app_state() -> AppState {
+    leptos::prelude::expect_context::<AppState>()
+}
+
+/// The connection pool of the current server function.
+pub fn pool() -> PgPool {
+    app_state().pool
+}

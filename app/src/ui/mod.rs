@@ -1,0 +1,99 @@
+//! The document shell, the router and the components every page shares.
+
+pub mod layout;
+pub mod pages;
+
+use crate::api_keys::ui::ApiKeysPage;
+use crate::auth::ui::LoginPage;
+use crate::error::AppError;
+use crate::tenants::ui::AdminPage;
+use layout::AppLayout;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+use pages::{AgentsPage, ErrorsPage, FixesPage, NotFound, OverviewPage, PlaybooksPage};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application: every route of the dashboard.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/faultline.css"/>
+        <Title formatter=|t: String| if t.is_empty() { "Faultline".to_owned() } else { format!("{t} · Faultline") }/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=AppLayout ssr=SsrMode::Async>
+                    <Route path=path!("") view=OverviewPage ssr=SsrMode::Async/>
+                    <Route path=path!("errors") view=ErrorsPage ssr=SsrMode::Async/>
+                    <Route path=path!("agents") view=AgentsPage ssr=SsrMode::Async/>
+                    <Route path=path!("fixes") view=FixesPage ssr=SsrMode::Async/>
+                    <Route path=path!("playbooks") view=PlaybooksPage ssr=SsrMode::Async/>
+                    <Route path=path!("settings") view=ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("admin") view=AdminPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// Shows the error of a form for `field`, if there is one.
+#[component]
+pub fn FieldError(#[prop(into)] error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+    let id = format!("{field}-error");
+    move || {
+        error.get().filter(|e| e.field() == Some(field)).map(|e| {
+            view! { <p class="field-error" id=id.clone() role="alert">{e.message()}</p> }
+        })
+    }
+}
+
+/// Shows a form's error that is not about one field.
+#[component]
+pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>, #[prop(optional)] fields: &'static [&'static str]) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .filter(|e| e.field().is_none_or(|f| !fields.contains(&f)))
+            .map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
+    }
+}
+
+/// An error that stopped a page from loading.
+#[component]
+pub fn ErrorNote(error: AppError) -> impl IntoView {
+    let signed_out = matches!(error, AppError::Unauthorized(_));
+    view! {
+        <div class="notice notice-error" role="alert">
+            <p>{error.to_string()}</p>
+            {signed_out.then(|| view! { <p><a href="/login" rel="external">"Sign in again"</a></p> })}
+        </div>
+    }
+}
+
+/// A timestamp as `YYYY-MM-DD HH:MM UTC` (identical on server and browser, so hydration agrees).
+pub fn format_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}

@@ -1,0 +1,162 @@
+//! Admin subcommands of the `faultline` binary, over the same service functions the UI uses.
+
+use anyhow::{bail, Context};
+use app::auth::ssr::{check_new_password, hash_password, insert_user, parse_email, super_admin_exists, upsert_membership, user_id_by_email};
+use app::auth::Role;
+use app::AppError;
+use rand::distributions::{Alphanumeric, DistString};
+use sqlx::PgPool;
+use std::io::BufRead;
+
+/// How the CLI appears in the audit log.
+const CLI_ACTOR: &str = "cli";
+
+/// Turns a service error into a message for the terminal.
+fn cli_error(e: AppError) -> anyhow::Error {
+    match e.field() {
+        Some(field) => anyhow::anyhow!("{field}: {}", e.message()),
+        None => anyhow::anyhow!("{e}"),
+    }
+}
+
+/// Applies pending migrations.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    app::MIGRATOR.run(pool).await.context("running database migrations")
+}
+
+/// The super-admin created on first start, when one was created.
+pub struct FirstAdmin {
+    pub email: String,
+    /// Set when the password was generated (it is printed once, then never again).
+    pub generated_password: Option<String>,
+}
+
+/// Creates the first super-admin when there is none.
+pub async fn ensure_super_admin(pool: &PgPool, email: &str, password: Option<&str>) -> anyhow::Result<Option<FirstAdmin>> {
+    if super_admin_exists(pool).await.map_err(cli_error)? {
+        return Ok(None);
+    }
+    let email = parse_email(email).map_err(cli_error).context("FAULTLINE_ADMIN_EMAIL")?;
+    let (password, generated) = match password {
+        Some(p) => {
+            check_new_password(p).map_err(cli_error).context("FAULTLINE_ADMIN_PASSWORD")?;
+            (p.to_owned(), None)
+        }
+        None => {
+            let p = Alphanumeric.sample_string(&mut rand::thread_rng(), 20);
+            (p.clone(), Some(p))
+        }
+    };
+    let hash = hash_password(&password).await.map_err(cli_error)?;
+    match user_id_by_email(pool, &email).await.map_err(cli_error)? {
+        Some(id) => {
+            sqlx::query!("UPDATE users SET is_super_admin = true, password_hash = $2 WHERE id = $1", id, hash)
+                .execute(pool)
+                .await?;
+        }
+        None => {
+            insert_user(pool, &email, &hash, true).await.map_err(cli_error)?;
+        }
+    }
+    Ok(Some(FirstAdmin { email, generated_password: generated }))
+}
+
+/// `faultline create-tenant`: prints the new tenant's numeric id.
+pub async fn create_tenant(pool: &PgPool, slug: &str, name: &str) -> anyhow::Result<i64> {
+    let slug = app::tenants::parse_slug(slug).map_err(cli_error)?;
+    let name = app::tenants::parse_name("name", name).map_err(cli_error)?;
+    let mut tx = pool.begin().await?;
+    let id = app::tenants::ssr::insert(&mut *tx, &slug, &name).await.map_err(cli_error)?;
+    app::audit::ssr::record(
+        &mut *tx,
+        app::audit::ssr::Entry {
+            tenant_id: id,
+            actor: CLI_ACTOR,
+            action: "tenant.create",
+            target_type: "tenant",
+            target_id: id.to_string(),
+            details: serde_json::json!({ "slug": slug, "name": name }),
+        },
+    )
+    .await
+    .map_err(cli_error)?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Reads a password from `FAULTLINE_PASSWORD`, else from the first line of standard input.
+pub fn read_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("FAULTLINE_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+    let p = line.trim_end_matches(['\r', '\n']).to_owned();
+    if p.is_empty() {
+        bail!("no password: set FAULTLINE_PASSWORD or pipe it on standard input");
+    }
+    Ok(p)
+}
+
+/// `faultline create-user`: creates the user (or updates role / super-admin flag of an
+/// existing one). Returns the user id.
+pub async fn create_user(
+    pool: &PgPool,
+    email: &str,
+    tenant: Option<&str>,
+    role: &str,
+    super_admin: bool,
+    password: &str,
+) -> anyhow::Result<i64> {
+    let email = parse_email(email).map_err(cli_error)?;
+    let role: Role = role.parse().map_err(cli_error)?;
+    check_new_password(password).map_err(cli_error)?;
+    let hash = hash_password(password).await.map_err(cli_error)?;
+    let mut tx = pool.begin().await?;
+    let tenant_id = match tenant {
+        Some(slug) => Some(app::tenants::ssr::id_by_slug(&mut *tx, slug).await.map_err(cli_error)?),
+        None => None,
+    };
+    let user_id = match user_id_by_email(&mut *tx, &email).await.map_err(cli_error)? {
+        Some(id) => {
+            sqlx::query!(
+                "UPDATE users SET password_hash = $2, is_super_admin = is_super_admin OR $3 WHERE id = $1",
+                id,
+                hash,
+                super_admin
+            )
+            .execute(&mut *tx)
+            .await?;
+            id
+        }
+        None => insert_user(&mut *tx, &email, &hash, super_admin).await.map_err(cli_error)?,
+    };
+    if let Some(tenant_id) = tenant_id {
+        upsert_membership(&mut *tx, tenant_id, user_id, role).await.map_err(cli_error)?;
+        app::audit::ssr::record(
+            &mut *tx,
+            app::audit::ssr::Entry {
+                tenant_id,
+                actor: CLI_ACTOR,
+                action: "member.set",
+                target_type: "user",
+                target_id: user_id.to_string(),
+                details: serde_json::json!({ "email": email, "role": role.as_str() }),
+            },
+        )
+        .await
+        .map_err(cli_error)?;
+    }
+    tx.commit().await?;
+    Ok(user_id)
+}
+
+/// `faultline create-api-key`: returns the secret (printed alone on stdout by the caller).
+pub async fn create_api_key(pool: &PgPool, tenant: &str, name: &str, scopes: &str) -> anyhow::Result<String> {
+    let scopes = app::api_keys::parse_scopes(scopes).map_err(cli_error)?;
+    let tenant_id = app::tenants::ssr::id_by_slug(pool, tenant).await.map_err(cli_error)?;
+    let created = app::api_keys::ssr::create(pool, tenant_id, name, &scopes, CLI_ACTOR, None)
+        .await
+        .map_err(cli_error)?;
+    Ok(created.secret)
+}

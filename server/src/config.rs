@@ -1,0 +1,129 @@
+//! Command line and environment configuration (`faultline --help` documents every option).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+
+/// Faultline: error tracking and auto-remediation for fleets of AI agents and their services.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// PostgreSQL connection URL, e.g. postgres://faultline@localhost/faultline.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log format: `pretty` for people, `json` for log collectors.
+    #[arg(long, env = "FAULTLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "FAULTLINE_DB_MAX_CONNECTIONS", default_value_t = 20, global = true)]
+    pub db_max_connections: u32,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run migrations, create the first super-admin if there is none, and serve (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a tenant (company).
+    CreateTenant {
+        /// URL-safe identifier: 2–63 of a-z, 0-9 and '-'.
+        #[arg(long)]
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a user (or update their role) in a tenant. The password is read from
+    /// FAULTLINE_PASSWORD, else from the first line of standard input.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        /// Slug of the tenant to add the user to (optional with --super-admin).
+        #[arg(long, required_unless_present = "super_admin")]
+        tenant: Option<String>,
+        /// admin, member or viewer.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Make the user a super-admin (sees and manages every tenant).
+        #[arg(long)]
+        super_admin: bool,
+    },
+    /// Create an API key; prints the key (once) alone on standard output.
+    CreateApiKey {
+        /// Slug of the tenant the key belongs to.
+        #[arg(long)]
+        tenant: String,
+        /// A name telling what uses the key.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes among ingest, read, write, fix.
+        #[arg(long, default_value = "ingest,read")]
+        scopes: String,
+    },
+}
+
+/// Options of `faultline serve`.
+#[derive(Debug, Clone, Parser)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FAULTLINE_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+    /// E-mail of the super-admin created on first start.
+    #[arg(long, env = "FAULTLINE_ADMIN_EMAIL", default_value = "admin@faultline.local")]
+    pub admin_email: String,
+    /// Password of the super-admin created on first start; generated and printed once when unset.
+    #[arg(long, env = "FAULTLINE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Largest accepted request body in bytes (larger bodies get 413).
+    #[arg(long, env = "FAULTLINE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Mark the session cookie `Secure` (set when serving over HTTPS).
+    #[arg(long, env = "FAULTLINE_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+    /// Sign users out after this many days without activity.
+    #[arg(long, env = "FAULTLINE_SESSION_DAYS", default_value_t = 7)]
+    pub session_days: i64,
+    /// Failed sign-ins per e-mail address before sign-in is paused.
+    #[arg(long, env = "FAULTLINE_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: i32,
+    /// Window (seconds) over which failed sign-ins are counted, and the pause length.
+    #[arg(long, env = "FAULTLINE_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    pub login_window_secs: i64,
+    /// Directory holding the built site (pkg/ with WASM, JS, CSS).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs::parse_from(["serve"])
+    }
+}
+
+impl ServeArgs {
+    /// The service-layer settings these options imply.
+    pub fn settings(&self) -> app::state::Settings {
+        app::state::Settings {
+            login_max_failures: self.login_max_failures,
+            login_window_secs: self.login_window_secs,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}

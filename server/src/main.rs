@@ -1,0 +1,78 @@
+//! `faultline`: the server binary and its admin subcommands.
+
+use anyhow::Context;
+use clap::Parser;
+use server::config::{Cli, Command, ServeArgs};
+use server::{commands, connect, router, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.global.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let url = cli
+        .global
+        .database_url
+        .clone()
+        .context("DATABASE_URL is not set (or pass --database-url); `cargo xtask run` starts a private PostgreSQL for you")?;
+    let pool = connect(&url, cli.global.db_max_connections).await?;
+    match cli.command.unwrap_or_else(|| Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(pool, args).await,
+        Command::Migrate => {
+            commands::migrate(&pool).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::CreateTenant { slug, name } => {
+            let id = commands::create_tenant(&pool, &slug, &name).await?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::CreateUser { email, tenant, role, super_admin } => {
+            let password = commands::read_password()?;
+            let id = commands::create_user(&pool, &email, tenant.as_deref(), &role, super_admin, &password).await?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::CreateApiKey { tenant, name, scopes } => {
+            let key = commands::create_api_key(&pool, &tenant, &name, &scopes).await?;
+            println!("{key}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(pool: sqlx::PgPool, args: ServeArgs) -> anyhow::Result<()> {
+    commands::migrate(&pool).await?;
+    if let Some(admin) = commands::ensure_super_admin(&pool, &args.admin_email, args.admin_password.as_deref()).await? {
+        match admin.generated_password {
+            Some(password) => println!(
+                "\n  Created the super-admin {}\n  Generated password (shown only now): {password}\n  Set FAULTLINE_ADMIN_PASSWORD before the first start to choose it instead.\n",
+                admin.email
+            ),
+            None => println!("\n  Created the super-admin {} with FAULTLINE_ADMIN_PASSWORD.\n", admin.email),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding {} (is another server running? set FAULTLINE_BIND)", args.bind))?;
+    let addr = listener.local_addr()?;
+    let options = server::leptos_options(addr, &args.site_root);
+    let state = server::state(pool, args.settings(), options);
+    let sessions = router::SessionOptions {
+        secure: args.secure_cookies,
+        inactivity_days: args.session_days,
+    };
+    println!("Faultline is serving on http://{addr} — sign in at http://{addr}/login");
+    tracing::info!(%addr, "listening");
+    server::serve_on(listener, state, sessions, server::shutdown_signal()).await
+}

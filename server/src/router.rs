@@ -1,0 +1,78 @@
+//! Router assembly: pages, server functions, operational endpoints and the middleware stack.
+
+use crate::{health, middleware};
+use app::state::AppState;
+use app::{shell, App};
+use axum::extract::Request;
+use axum::routing::{any, get};
+use axum::Router;
+use http::HeaderName;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use crate::session_store::PgSessionStore;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Session cookie options.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub secure: bool,
+    pub inactivity_days: i64,
+}
+
+/// Builds the whole application router over `state`.
+pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
+    let routes = generate_route_list(App);
+    let leptos_options = state.leptos_options.clone();
+    let store = PgSessionStore::new(state.pool.clone());
+    let session_layer = SessionManagerLayer::new(store)
+        .with_name("faultline_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(sessions.secure)
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(
+            sessions.inactivity_days,
+        )));
+
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/api/{*rest}", any(middleware::api_not_found))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            move || shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(middleware::server_fn_status))
+        .layer(axum::middleware::from_fn(middleware::require_sign_in))
+        .layer(session_layer)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::limit_body))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            let id = req
+                                .headers()
+                                .get(REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                        })
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+        .with_state(state)
+}
