@@ -167,9 +167,9 @@ impl FromServerFnError for AppError {
             #[cfg(feature = "ssr")]
             ServerFnErrorErr::Deserialization(reason) => AppError::invalid("body", reason),
             #[cfg(not(feature = "ssr"))]
-            ServerFnErrorErr::Deserialization(_) => {
-                AppError::Unavailable("the server sent an unexpected answer; reload the page".into())
-            }
+            ServerFnErrorErr::Deserialization(_) => AppError::Unavailable(
+                "the server sent an unexpected answer; reload the page".into(),
+            ),
             _ => AppError::Internal,
         }
     }

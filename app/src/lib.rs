@@ -12,7 +12,7 @@ pub mod ui;
 pub mod state;
 
 pub use error::AppError;
-pub use ui::{shell, App};
+pub use ui::{App, shell};
 
 /// The schema migrations, embedded once and shared by the server, the CLI and the tests.
 #[cfg(feature = "ssr")]
@@ -21,11 +21,21 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// Paths that need a signed-in user; the server redirects anonymous page requests to
 /// `/login` for these. Anything else renders as is (unknown paths get the 404 page).
 pub fn requires_sign_in(path: &str) -> bool {
-    const SECTIONS: [&str; 6] = ["/errors", "/agents", "/fixes", "/playbooks", "/settings", "/admin"];
+    const SECTIONS: [&str; 6] = [
+        "/errors",
+        "/agents",
+        "/fixes",
+        "/playbooks",
+        "/settings",
+        "/admin",
+    ];
     path == "/"
-        || SECTIONS
-            .iter()
-            .any(|s| path == *s || path.strip_prefix(s).is_some_and(|rest| rest.starts_with('/')))
+        || SECTIONS.iter().any(|s| {
+            path == *s
+                || path
+                    .strip_prefix(s)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
 }
 
 #[cfg(test)]
@@ -35,7 +45,13 @@ mod tests {
         for p in ["/", "/errors", "/errors/12", "/settings", "/admin"] {
             assert!(super::requires_sign_in(p), "{p}");
         }
-        for p in ["/login", "/errorsx", "/nope", "/pkg/faultline.js", "/health"] {
+        for p in [
+            "/login",
+            "/errorsx",
+            "/nope",
+            "/pkg/faultline.js",
+            "/health",
+        ] {
             assert!(!super::requires_sign_in(p), "{p}");
         }
     }

@@ -1,9 +1,12 @@
 //! Admin subcommands of the `faultline` binary, over the same service functions the UI uses.
 
-use anyhow::{bail, Context};
-use app::auth::ssr::{check_new_password, hash_password, insert_user, parse_email, super_admin_exists, upsert_membership, user_id_by_email};
-use app::auth::Role;
+use anyhow::{Context, bail};
 use app::AppError;
+use app::auth::Role;
+use app::auth::ssr::{
+    check_new_password, hash_password, insert_user, parse_email, super_admin_exists,
+    upsert_membership, user_id_by_email,
+};
 use rand::distributions::{Alphanumeric, DistString};
 use sqlx::PgPool;
 use std::io::BufRead;
@@ -21,7 +24,10 @@ fn cli_error(e: AppError) -> anyhow::Error {
 
 /// Applies pending migrations.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    app::MIGRATOR.run(pool).await.context("running database migrations")
+    app::MIGRATOR
+        .run(pool)
+        .await
+        .context("running database migrations")
 }
 
 /// The super-admin created on first start, when one was created.
@@ -32,14 +38,22 @@ pub struct FirstAdmin {
 }
 
 /// Creates the first super-admin when there is none.
-pub async fn ensure_super_admin(pool: &PgPool, email: &str, password: Option<&str>) -> anyhow::Result<Option<FirstAdmin>> {
+pub async fn ensure_super_admin(
+    pool: &PgPool,
+    email: &str,
+    password: Option<&str>,
+) -> anyhow::Result<Option<FirstAdmin>> {
     if super_admin_exists(pool).await.map_err(cli_error)? {
         return Ok(None);
     }
-    let email = parse_email(email).map_err(cli_error).context("FAULTLINE_ADMIN_EMAIL")?;
+    let email = parse_email(email)
+        .map_err(cli_error)
+        .context("FAULTLINE_ADMIN_EMAIL")?;
     let (password, generated) = match password {
         Some(p) => {
-            check_new_password(p).map_err(cli_error).context("FAULTLINE_ADMIN_PASSWORD")?;
+            check_new_password(p)
+                .map_err(cli_error)
+                .context("FAULTLINE_ADMIN_PASSWORD")?;
             (p.to_owned(), None)
         }
         None => {
@@ -50,15 +64,24 @@ pub async fn ensure_super_admin(pool: &PgPool, email: &str, password: Option<&st
     let hash = hash_password(&password).await.map_err(cli_error)?;
     match user_id_by_email(pool, &email).await.map_err(cli_error)? {
         Some(id) => {
-            sqlx::query!("UPDATE users SET is_super_admin = true, password_hash = $2 WHERE id = $1", id, hash)
-                .execute(pool)
-                .await?;
+            sqlx::query!(
+                "UPDATE users SET is_super_admin = true, password_hash = $2 WHERE id = $1",
+                id,
+                hash
+            )
+            .execute(pool)
+            .await?;
         }
         None => {
-            insert_user(pool, &email, &hash, true).await.map_err(cli_error)?;
+            insert_user(pool, &email, &hash, true)
+                .await
+                .map_err(cli_error)?;
         }
     }
-    Ok(Some(FirstAdmin { email, generated_password: generated }))
+    Ok(Some(FirstAdmin {
+        email,
+        generated_password: generated,
+    }))
 }
 
 /// `faultline create-tenant`: prints the new tenant's numeric id.
@@ -66,7 +89,9 @@ pub async fn create_tenant(pool: &PgPool, slug: &str, name: &str) -> anyhow::Res
     let slug = app::tenants::parse_slug(slug).map_err(cli_error)?;
     let name = app::tenants::parse_name("name", name).map_err(cli_error)?;
     let mut tx = pool.begin().await?;
-    let id = app::tenants::ssr::insert(&mut *tx, &slug, &name).await.map_err(cli_error)?;
+    let id = app::tenants::ssr::insert(&mut *tx, &slug, &name)
+        .await
+        .map_err(cli_error)?;
     app::audit::ssr::record(
         &mut *tx,
         app::audit::ssr::Entry {
@@ -90,7 +115,10 @@ pub fn read_password() -> anyhow::Result<String> {
         return Ok(p);
     }
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
     let p = line.trim_end_matches(['\r', '\n']).to_owned();
     if p.is_empty() {
         bail!("no password: set FAULTLINE_PASSWORD or pipe it on standard input");
@@ -114,10 +142,17 @@ pub async fn create_user(
     let hash = hash_password(password).await.map_err(cli_error)?;
     let mut tx = pool.begin().await?;
     let tenant_id = match tenant {
-        Some(slug) => Some(app::tenants::ssr::id_by_slug(&mut *tx, slug).await.map_err(cli_error)?),
+        Some(slug) => Some(
+            app::tenants::ssr::id_by_slug(&mut *tx, slug)
+                .await
+                .map_err(cli_error)?,
+        ),
         None => None,
     };
-    let user_id = match user_id_by_email(&mut *tx, &email).await.map_err(cli_error)? {
+    let user_id = match user_id_by_email(&mut *tx, &email)
+        .await
+        .map_err(cli_error)?
+    {
         Some(id) => {
             sqlx::query!(
                 "UPDATE users SET password_hash = $2, is_super_admin = is_super_admin OR $3 WHERE id = $1",
@@ -129,10 +164,14 @@ pub async fn create_user(
             .await?;
             id
         }
-        None => insert_user(&mut *tx, &email, &hash, super_admin).await.map_err(cli_error)?,
+        None => insert_user(&mut *tx, &email, &hash, super_admin)
+            .await
+            .map_err(cli_error)?,
     };
     if let Some(tenant_id) = tenant_id {
-        upsert_membership(&mut *tx, tenant_id, user_id, role).await.map_err(cli_error)?;
+        upsert_membership(&mut *tx, tenant_id, user_id, role)
+            .await
+            .map_err(cli_error)?;
         app::audit::ssr::record(
             &mut *tx,
             app::audit::ssr::Entry {
@@ -152,9 +191,16 @@ pub async fn create_user(
 }
 
 /// `faultline create-api-key`: returns the secret (printed alone on stdout by the caller).
-pub async fn create_api_key(pool: &PgPool, tenant: &str, name: &str, scopes: &str) -> anyhow::Result<String> {
+pub async fn create_api_key(
+    pool: &PgPool,
+    tenant: &str,
+    name: &str,
+    scopes: &str,
+) -> anyhow::Result<String> {
     let scopes = app::api_keys::parse_scopes(scopes).map_err(cli_error)?;
-    let tenant_id = app::tenants::ssr::id_by_slug(pool, tenant).await.map_err(cli_error)?;
+    let tenant_id = app::tenants::ssr::id_by_slug(pool, tenant)
+        .await
+        .map_err(cli_error)?;
     let created = app::api_keys::ssr::create(pool, tenant_id, name, &scopes, CLI_ACTOR, None)
         .await
         .map_err(cli_error)?;

@@ -24,7 +24,12 @@ pub struct GlobalArgs {
     #[arg(long, env = "FAULTLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
     /// Maximum database connections in the pool.
-    #[arg(long, env = "FAULTLINE_DB_MAX_CONNECTIONS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "FAULTLINE_DB_MAX_CONNECTIONS",
+        default_value_t = 20,
+        global = true
+    )]
     pub db_max_connections: u32,
 }
 
@@ -86,7 +91,11 @@ pub struct ServeArgs {
     #[arg(long, env = "FAULTLINE_BIND", default_value = "127.0.0.1:3000")]
     pub bind: SocketAddr,
     /// E-mail of the super-admin created on first start.
-    #[arg(long, env = "FAULTLINE_ADMIN_EMAIL", default_value = "admin@faultline.local")]
+    #[arg(
+        long,
+        env = "FAULTLINE_ADMIN_EMAIL",
+        default_value = "admin@faultline.local"
+    )]
     pub admin_email: String,
     /// Password of the super-admin created on first start; generated and printed once when unset.
     #[arg(long, env = "FAULTLINE_ADMIN_PASSWORD", hide_env_values = true)]

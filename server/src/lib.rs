@@ -12,8 +12,8 @@ pub mod telemetry;
 use anyhow::Context;
 use app::state::{AppState, Settings};
 use leptos::prelude::LeptosOptions;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,12 +60,18 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     app::auth::ssr::warm_up();
-    tokio::spawn(session_store::PgSessionStore::new(state.pool.clone()).delete_expired_every(Duration::from_secs(3600)));
+    tokio::spawn(
+        session_store::PgSessionStore::new(state.pool.clone())
+            .delete_expired_every(Duration::from_secs(3600)),
+    );
     let app = router::build(state, &sessions);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving HTTP")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

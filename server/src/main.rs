@@ -25,7 +25,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .clone()
         .context("DATABASE_URL is not set (or pass --database-url); `cargo xtask run` starts a private PostgreSQL for you")?;
     let pool = connect(&url, cli.global.db_max_connections).await?;
-    match cli.command.unwrap_or_else(|| Command::Serve(ServeArgs::default())) {
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()))
+    {
         Command::Serve(args) => serve(pool, args).await,
         Command::Migrate => {
             commands::migrate(&pool).await?;
@@ -37,13 +40,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
-        Command::CreateUser { email, tenant, role, super_admin } => {
+        Command::CreateUser {
+            email,
+            tenant,
+            role,
+            super_admin,
+        } => {
             let password = commands::read_password()?;
-            let id = commands::create_user(&pool, &email, tenant.as_deref(), &role, super_admin, &password).await?;
+            let id = commands::create_user(
+                &pool,
+                &email,
+                tenant.as_deref(),
+                &role,
+                super_admin,
+                &password,
+            )
+            .await?;
             println!("{id}");
             Ok(())
         }
-        Command::CreateApiKey { tenant, name, scopes } => {
+        Command::CreateApiKey {
+            tenant,
+            name,
+            scopes,
+        } => {
             let key = commands::create_api_key(&pool, &tenant, &name, &scopes).await?;
             println!("{key}");
             Ok(())
@@ -53,18 +73,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(pool: sqlx::PgPool, args: ServeArgs) -> anyhow::Result<()> {
     commands::migrate(&pool).await?;
-    if let Some(admin) = commands::ensure_super_admin(&pool, &args.admin_email, args.admin_password.as_deref()).await? {
+    if let Some(admin) =
+        commands::ensure_super_admin(&pool, &args.admin_email, args.admin_password.as_deref())
+            .await?
+    {
         match admin.generated_password {
             Some(password) => println!(
                 "\n  Created the super-admin {}\n  Generated password (shown only now): {password}\n  Set FAULTLINE_ADMIN_PASSWORD before the first start to choose it instead.\n",
                 admin.email
             ),
-            None => println!("\n  Created the super-admin {} with FAULTLINE_ADMIN_PASSWORD.\n", admin.email),
+            None => println!(
+                "\n  Created the super-admin {} with FAULTLINE_ADMIN_PASSWORD.\n",
+                admin.email
+            ),
         }
     }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
-        .with_context(|| format!("binding {} (is another server running? set FAULTLINE_BIND)", args.bind))?;
+        .with_context(|| {
+            format!(
+                "binding {} (is another server running? set FAULTLINE_BIND)",
+                args.bind
+            )
+        })?;
     let addr = listener.local_addr()?;
     let options = server::leptos_options(addr, &args.site_root);
     let state = server::state(pool, args.settings(), options);

@@ -1,13 +1,13 @@
 //! Request middleware: body size limit, server-function error statuses, sign-in redirects.
 
+use app::AppError;
 use app::error::ErrorBody;
 use app::state::AppState;
-use app::AppError;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::{header, Method, StatusCode};
+use http::{Method, StatusCode, header};
 use tower_sessions::Session;
 
 /// Answers 413 (JSON) when `Content-Length` exceeds the limit, and caps streamed bodies.
@@ -19,8 +19,10 @@ pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
-        return AppError::PayloadTooLarge(format!("request body exceeds the limit of {limit} bytes"))
-            .into_response();
+        return AppError::PayloadTooLarge(format!(
+            "request body exceeds the limit of {limit} bytes"
+        ))
+        .into_response();
     }
     let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
     next.run(req).await
@@ -39,11 +41,12 @@ pub async fn server_fn_status(req: Request, next: Next) -> Response {
     }
     let method = req.method().clone();
     if leptos::server_fn::axum::get_server_fn_service(&path, method.clone()).is_none() {
-        let known = [Method::GET, Method::POST]
-            .into_iter()
-            .any(|m| m != method && leptos::server_fn::axum::get_server_fn_service(&path, m).is_some());
+        let known = [Method::GET, Method::POST].into_iter().any(|m| {
+            m != method && leptos::server_fn::axum::get_server_fn_service(&path, m).is_some()
+        });
         return if known {
-            let mut res = AppError::invalid("method", format!("{method} is not allowed here")).into_response();
+            let mut res = AppError::invalid("method", format!("{method} is not allowed here"))
+                .into_response();
             *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             res
         } else {
@@ -58,13 +61,18 @@ pub async fn server_fn_status(req: Request, next: Next) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024).await else {
         return AppError::Internal.into_response();
     };
-    match serde_json::from_slice::<ErrorBody>(&bytes).ok().and_then(|b| AppError::try_from(b).ok()) {
+    match serde_json::from_slice::<ErrorBody>(&bytes)
+        .ok()
+        .and_then(|b| AppError::try_from(b).ok())
+    {
         Some(err) => {
             if let Ok(status) = StatusCode::from_u16(err.status()) {
                 parts.status = status;
             }
             if let AppError::RateLimited { retry_after, .. } = err {
-                parts.headers.insert(header::RETRY_AFTER, retry_after.into());
+                parts
+                    .headers
+                    .insert(header::RETRY_AFTER, retry_after.into());
             }
             Response::from_parts(parts, Body::from(bytes))
         }
@@ -86,10 +94,21 @@ pub async fn require_sign_in(session: Session, req: Request, next: Next) -> Resp
     if !wants_login && path != "/login" {
         return next.run(req).await;
     }
-    let signed_in = matches!(session.get::<i64>(app::auth::ssr::SESSION_USER).await, Ok(Some(_)));
+    let signed_in = matches!(
+        session.get::<i64>(app::auth::ssr::SESSION_USER).await,
+        Ok(Some(_))
+    );
     if wants_login && !signed_in {
-        let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        return Redirect::to(&format!("/login?next={}", app::ui::layout::urlencode(target))).into_response();
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        return Redirect::to(&format!(
+            "/login?next={}",
+            app::ui::layout::urlencode(target)
+        ))
+        .into_response();
     }
     if path == "/login" && signed_in {
         return Redirect::to("/").into_response();

@@ -1,20 +1,20 @@
 //! Router assembly: pages, server functions, operational endpoints and the middleware stack.
 
+use crate::session_store::PgSessionStore;
 use crate::{health, middleware};
 use app::state::AppState;
-use app::{shell, App};
+use app::{App, shell};
+use axum::Router;
 use axum::extract::Request;
 use axum::routing::{any, get};
-use axum::Router;
 use http::HeaderName;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use crate::session_store::PgSessionStore;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -35,9 +35,9 @@ pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(sessions.secure)
-        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(
-            sessions.inactivity_days,
-        )));
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::days(sessions.inactivity_days),
+        ));
 
     Router::new()
         .route("/health", get(health::health))

@@ -34,9 +34,10 @@ impl PgSessionStore {
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
-            if let Err(e) = sqlx::query!("DELETE FROM tower_sessions.session WHERE expiry_date < now()")
-                .execute(&self.pool)
-                .await
+            if let Err(e) =
+                sqlx::query!("DELETE FROM tower_sessions.session WHERE expiry_date < now()")
+                    .execute(&self.pool)
+                    .await
             {
                 tracing::warn!(error = %e, "deleting expired sessions failed");
             }
@@ -44,7 +45,8 @@ impl PgSessionStore {
     }
 
     async fn upsert(&self, record: &Record) -> session_store::Result<u64> {
-        let data = serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let data =
+            serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
         let done = sqlx::query!(
             r#"INSERT INTO tower_sessions.session (id, data, expiry_date) VALUES ($1, $2, $3)
                ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, expiry_date = EXCLUDED.expiry_date"#,
@@ -64,7 +66,8 @@ impl SessionStore for PgSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // Ids are 128 random bits; still, never overwrite someone else's session.
         loop {
-            let data = serde_json::to_vec(&*record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+            let data = serde_json::to_vec(&*record)
+                .map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let inserted = sqlx::query!(
                 r#"INSERT INTO tower_sessions.session (id, data, expiry_date) VALUES ($1, $2, $3)
                    ON CONFLICT (id) DO NOTHING"#,
@@ -94,15 +97,20 @@ impl SessionStore for PgSessionStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        data.map(|d| serde_json::from_slice(&d).map_err(|e| session_store::Error::Decode(e.to_string())))
-            .transpose()
+        data.map(|d| {
+            serde_json::from_slice(&d).map_err(|e| session_store::Error::Decode(e.to_string()))
+        })
+        .transpose()
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query!("DELETE FROM tower_sessions.session WHERE id = $1", id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query!(
+            "DELETE FROM tower_sessions.session WHERE id = $1",
+            id.to_string()
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 }

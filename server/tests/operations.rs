@@ -12,16 +12,30 @@ async fn health_and_readiness(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let res = reqwest::get(app.url("/health")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers().get("x-request-id").is_some(), "every response carries a request id");
+    assert!(
+        res.headers().get("x-request-id").is_some(),
+        "every response carries a request id"
+    );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["db"], "ok");
     assert!(body["version"].is_string() && body["uptime_s"].is_u64());
 
-    assert_eq!(reqwest::get(app.url("/ready")).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        reqwest::get(app.url("/ready")).await.unwrap().status(),
+        StatusCode::OK
+    );
     // Readiness fails when migrations are missing.
-    sqlx::query("DELETE FROM _sqlx_migrations").execute(&pool).await.unwrap();
-    expect_error(reqwest::get(app.url("/ready")).await.unwrap(), StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    sqlx::query("DELETE FROM _sqlx_migrations")
+        .execute(&pool)
+        .await
+        .unwrap();
+    expect_error(
+        reqwest::get(app.url("/ready")).await.unwrap(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
 }
 
 #[sqlx::test(migrator = "app::MIGRATOR")]
@@ -31,8 +45,18 @@ async fn unknown_routes_get_real_404s(pool: PgPool) {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let html = res.text().await.unwrap();
     assert!(html.contains("Page not found"), "{html}");
-    expect_error(reqwest::get(app.url("/api/nothing-here")).await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
-    let res = reqwest::Client::new().post(app.url("/api/v1/no_such_function")).body("{}").send().await.unwrap();
+    expect_error(
+        reqwest::get(app.url("/api/nothing-here")).await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/no_such_function"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -40,7 +64,12 @@ async fn unknown_routes_get_real_404s(pool: PgPool) {
 async fn oversized_bodies_get_413(pool: PgPool) {
     let app = spawn_app(pool).await;
     let big = "x".repeat(2 * 1024 * 1024);
-    let res = browser().post(app.url("/api/ui/login")).form(&[("email", big.as_str()), ("password", "p")]).send().await.unwrap();
+    let res = browser()
+        .post(app.url("/api/ui/login"))
+        .form(&[("email", big.as_str()), ("password", "p")])
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 }
 

@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         }
         Some("pg-stop") if args.len() == 1 => pg_stop(&root),
         Some("help" | "-h" | "--help") => {
-            println!("{USAGE}");
+            util::say(USAGE);
             Ok(ExitCode::SUCCESS)
         }
         _ => {
@@ -96,7 +96,7 @@ fn pg_start(root: &Path) -> Result<ExitCode> {
     step(format!(
         "the private PostgreSQL keeps running; `cargo xtask pg-stop` stops it (data in {CLUSTER_DIR}/data)"
     ));
-    println!("DATABASE_URL={}", cluster.url("faultline"));
+    util::say(format_args!("DATABASE_URL={}", cluster.url("faultline")));
     Ok(ExitCode::SUCCESS)
 }
 

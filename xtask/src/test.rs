@@ -13,7 +13,7 @@ use crate::install;
 use crate::pg::{Guard, Server, Source, Tuning};
 use crate::util::{
     Context, Result, addr_free, check, command, describe_status, env_var, free_port, http_status,
-    interrupted, rel, spawn, step, strip_ansi, tail, target_dir, tee, terminate,
+    interrupted, rel, say, spawn, step, strip_ansi, tail, target_dir, tee, terminate,
 };
 
 pub const E2E_ADMIN_EMAIL: &str = "admin@faultline.local";
@@ -89,11 +89,11 @@ pub fn test(root: &Path) -> Result<ExitCode> {
     let outcome = end2end(root, &server)?;
     // Stop PostgreSQL now so that the summary lines come last.
     drop(guard);
-    println!(
+    say(format_args!(
         "{} passed, {} failed",
         outcome.summary.passed(),
         outcome.summary.failed()
-    );
+    ));
     if !outcome.ok() {
         return Ok(ExitCode::from(if interrupted() { 130 } else { 1 }));
     }

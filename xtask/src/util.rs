@@ -52,10 +52,17 @@ pub fn progress_to_stderr() {
 /// Prints one `xtask:` progress line.
 pub fn step(msg: impl fmt::Display) {
     if PROGRESS_TO_STDERR.load(Ordering::Relaxed) {
-        eprintln!("xtask: {msg}");
+        let _ = writeln!(io::stderr(), "xtask: {msg}");
     } else {
-        println!("xtask: {msg}");
+        say(format_args!("xtask: {msg}"));
     }
+}
+
+/// Prints a line on standard output, ignoring a closed pipe (`cargo xtask … | head`).
+pub fn say(line: impl fmt::Display) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// The workspace root: the parent of xtask's manifest directory.

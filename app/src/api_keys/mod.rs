@@ -61,7 +61,12 @@ impl FromStr for Scope {
         Scope::ALL
             .into_iter()
             .find(|sc| sc.as_str() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| AppError::invalid("scopes", format!("unknown scope {s:?}; allowed: ingest, read, write, fix")))
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "scopes",
+                    format!("unknown scope {s:?}; allowed: ingest, read, write, fix"),
+                )
+            })
     }
 }
 
@@ -112,7 +117,9 @@ pub struct KeyIdentity {
 /// The current tenant's keys, newest first.
 #[server(prefix = "/api/ui", endpoint = "api_keys/list")]
 pub async fn list_api_keys() -> Result<Vec<ApiKeyInfo>, AppError> {
-    let tenant = crate::auth::ssr::auth().await?.require(crate::auth::Role::Viewer)?;
+    let tenant = crate::auth::ssr::auth()
+        .await?
+        .require(crate::auth::Role::Viewer)?;
     ssr::list(&crate::state::pool(), tenant).await
 }
 
@@ -136,7 +143,15 @@ pub async fn create_api_key(
     .into_iter()
     .filter_map(|(s, v)| v.filter(|v| !v.is_empty() && v != "false").map(|_| s))
     .collect();
-    let created = ssr::create(&crate::state::pool(), tenant, &name, &scopes, &ctx.actor(), Some(ctx.user_id)).await?;
+    let created = ssr::create(
+        &crate::state::pool(),
+        tenant,
+        &name,
+        &scopes,
+        &ctx.actor(),
+        Some(ctx.user_id),
+    )
+    .await?;
     ssr::remember_for_display(&created).await?;
     Ok(created)
 }
@@ -168,7 +183,10 @@ mod tests {
 
     #[test]
     fn scope_lists() {
-        assert_eq!(parse_scopes("ingest, read,read").unwrap(), vec![Scope::Ingest, Scope::Read]);
+        assert_eq!(
+            parse_scopes("ingest, read,read").unwrap(),
+            vec![Scope::Ingest, Scope::Read]
+        );
         assert_eq!(parse_scopes("FIX").unwrap(), vec![Scope::Fix]);
         assert_eq!(parse_scopes("").unwrap_err().field(), Some("scopes"));
         assert!(parse_scopes("ingest,admin").is_err());

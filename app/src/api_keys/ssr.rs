@@ -1,7 +1,7 @@
 //! API key storage (SHA-256 hashes only) and bearer-token authentication.
 
 use super::{ApiKeyInfo, CreatedApiKey, KeyIdentity, Scope};
-use crate::audit::ssr::{record, Entry};
+use crate::audit::ssr::{Entry, record};
 use crate::error::AppError;
 use crate::tenants::parse_name;
 use rand::distributions::{Alphanumeric, DistString};
@@ -31,7 +31,9 @@ impl ApiKeyContext {
         if self.scopes.contains(&scope) {
             Ok(self.tenant_id)
         } else {
-            Err(AppError::Forbidden(format!("this API key lacks the `{scope}` scope")))
+            Err(AppError::Forbidden(format!(
+                "this API key lacks the `{scope}` scope"
+            )))
         }
     }
 
@@ -47,7 +49,10 @@ pub fn hash_key(secret: &str) -> String {
 }
 
 fn generate_secret() -> String {
-    format!("{KEY_PREFIX}{}", Alphanumeric.sample_string(&mut rand::thread_rng(), 40))
+    format!(
+        "{KEY_PREFIX}{}",
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 40)
+    )
 }
 
 fn scopes_from_db(raw: Vec<String>) -> Vec<Scope> {
@@ -178,7 +183,9 @@ pub async fn verify(pool: &PgPool, secret: &str) -> Result<ApiKeyContext, AppErr
     .await?
     .ok_or_else(|| AppError::Unauthorized("invalid API key".into()))?;
     if row.revoked_at.is_some() {
-        return Err(AppError::Unauthorized("this API key has been revoked".into()));
+        return Err(AppError::Unauthorized(
+            "this API key has been revoked".into(),
+        ));
     }
     let stale = row
         .last_used_at
@@ -202,16 +209,21 @@ pub async fn verify(pool: &PgPool, secret: &str) -> Result<ApiKeyContext, AppErr
 
 /// Extracts the key from `Authorization: Bearer <key>`.
 pub fn bearer(headers: &http::HeaderMap) -> Result<&str, AppError> {
-    let value = headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(|| AppError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into()))?;
+    let value = headers.get(http::header::AUTHORIZATION).ok_or_else(|| {
+        AppError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
+    })?;
     value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| AppError::Unauthorized("malformed Authorization header: expected `Bearer <key>`".into()))
+        .ok_or_else(|| {
+            AppError::Unauthorized("malformed Authorization header: expected `Bearer <key>`".into())
+        })
 }
 
 /// Authenticates the current server function's request by its bearer key.
@@ -223,7 +235,10 @@ pub async fn authenticate() -> Result<ApiKeyContext, AppError> {
 }
 
 /// What `key` authenticates as.
-pub async fn identity(db: impl PgExecutor<'_>, key: &ApiKeyContext) -> Result<KeyIdentity, AppError> {
+pub async fn identity(
+    db: impl PgExecutor<'_>,
+    key: &ApiKeyContext,
+) -> Result<KeyIdentity, AppError> {
     let slug = sqlx::query_scalar!("SELECT slug FROM tenants WHERE id = $1", key.tenant_id)
         .fetch_one(db)
         .await?;
@@ -246,7 +261,10 @@ pub async fn remember_for_display(created: &CreatedApiKey) -> Result<(), AppErro
             .is_some_and(|v| v.contains("text/html"))
     });
     if plain_form {
-        crate::auth::ssr::session().await?.insert(SESSION_CREATED_KEY, created).await?;
+        crate::auth::ssr::session()
+            .await?
+            .insert(SESSION_CREATED_KEY, created)
+            .await?;
     }
     Ok(())
 }
@@ -277,7 +295,10 @@ mod tests {
         assert_eq!(bearer(&h).unwrap_err().status(), 401);
         h.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
         assert_eq!(bearer(&h).unwrap_err().status(), 401);
-        h.insert(http::header::AUTHORIZATION, "Bearer flt_abc".parse().unwrap());
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer flt_abc".parse().unwrap(),
+        );
         assert_eq!(bearer(&h).unwrap(), "flt_abc");
     }
 }

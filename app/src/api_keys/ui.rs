@@ -1,9 +1,11 @@
 //! Settings → API keys: create (the secret is shown once), list, revoke.
 
-use super::{list_api_keys, take_created_api_key, CreateApiKey, CreatedApiKey, RevokeApiKey, Scope};
+use super::{
+    CreateApiKey, CreatedApiKey, RevokeApiKey, Scope, list_api_keys, take_created_api_key,
+};
 use crate::auth::Role;
 use crate::ui::layout::use_user;
-use crate::ui::{format_time, ErrorNote, FieldError, FormError};
+use crate::ui::{ErrorNote, FieldError, FormError, format_time};
 use leptos::prelude::*;
 use leptos_meta::Title;
 

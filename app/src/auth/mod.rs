@@ -94,11 +94,7 @@ pub async fn me() -> Result<Option<CurrentUser>, AppError> {
 
 /// Signs in with e-mail and password, then redirects to `next` (a local path) or `/`.
 #[server(prefix = "/api/ui", endpoint = "login")]
-pub async fn login(
-    email: String,
-    password: String,
-    next: Option<String>,
-) -> Result<(), AppError> {
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     ssr::login(&email, &password).await?;
     leptos_axum::redirect(&ssr::safe_next(next.as_deref()));
     Ok(())

@@ -4,8 +4,8 @@
 use super::{CurrentUser, Role, TenantAccess};
 use crate::error::AppError;
 use crate::state::{app_state, pool};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sqlx::{PgExecutor, PgPool};
 use std::sync::OnceLock;
 use tower_sessions::Session;
@@ -164,7 +164,9 @@ pub async fn current_user() -> Result<Option<CurrentUser>, AppError> {
     }
     .or_else(|| {
         // No (longer a) valid tenant in the session: fall back to the first one.
-        (!ctx.is_super_admin).then(|| tenants.first().cloned()).flatten()
+        (!ctx.is_super_admin)
+            .then(|| tenants.first().cloned())
+            .flatten()
     });
     if tenant.as_ref().map(|t| t.id) != ctx.tenant_id {
         session
@@ -188,9 +190,9 @@ pub fn parse_email(raw: &str) -> Result<String, AppError> {
     }
     let valid = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
     if !valid {
         return Err(AppError::invalid("email", "is not a valid e-mail address"));
     }
@@ -201,10 +203,16 @@ pub fn parse_email(raw: &str) -> Result<String, AppError> {
 pub fn check_new_password(password: &str) -> Result<(), AppError> {
     let chars = password.chars().count();
     if chars < 10 {
-        return Err(AppError::invalid("password", "must be at least 10 characters"));
+        return Err(AppError::invalid(
+            "password",
+            "must be at least 10 characters",
+        ));
     }
     if chars > 256 {
-        return Err(AppError::invalid("password", "must be at most 256 characters"));
+        return Err(AppError::invalid(
+            "password",
+            "must be at most 256 characters",
+        ));
     }
     Ok(())
 }
@@ -248,7 +256,11 @@ async fn verify_password(password: &str, hash: Option<String>) -> Result<bool, A
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
         let ok = PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false);
         known && ok
     })
@@ -325,9 +337,12 @@ pub async fn login(email: &str, password: &str) -> Result<i64, AppError> {
     sqlx::query!("DELETE FROM login_failures WHERE email = $1", email)
         .execute(&pool)
         .await?;
-    sqlx::query!("UPDATE users SET last_login_at = now() WHERE id = $1", user_id)
-        .execute(&pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE users SET last_login_at = now() WHERE id = $1",
+        user_id
+    )
+    .execute(&pool)
+    .await?;
     let first_tenant = sqlx::query_scalar!(
         r#"SELECT t.id FROM memberships m JOIN tenants t ON t.id = m.tenant_id
            WHERE m.user_id = $1 ORDER BY lower(t.name), t.id LIMIT 1"#,
@@ -356,7 +371,10 @@ pub async fn switch_tenant(tenant_id: i64) -> Result<(), AppError> {
     if target.and_then(|c| c.tenant_id).is_none() {
         return Err(AppError::not_found("tenant"));
     }
-    session().await?.insert(SESSION_TENANT, Some(tenant_id)).await?;
+    session()
+        .await?
+        .insert(SESSION_TENANT, Some(tenant_id))
+        .await?;
     Ok(())
 }
 
@@ -405,7 +423,10 @@ pub async fn upsert_membership(
 }
 
 /// The id of the user with this (normalized) e-mail.
-pub async fn user_id_by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<i64>, AppError> {
+pub async fn user_id_by_email(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<i64>, AppError> {
     Ok(
         sqlx::query_scalar!("SELECT id FROM users WHERE email = $1", email)
             .fetch_optional(db)
@@ -428,7 +449,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(parse_email("  Ops@Example.COM ").unwrap(), "ops@example.com");
+        assert_eq!(
+            parse_email("  Ops@Example.COM ").unwrap(),
+            "ops@example.com"
+        );
         for bad in ["", "no-at-sign", "@example.com", "a@", "a b@c.d", "a@b@c"] {
             let err = parse_email(bad).unwrap_err();
             assert_eq!(err.field(), Some("email"), "{bad}");
@@ -437,8 +461,16 @@ mod tests {
 
     #[test]
     fn next_paths_stay_local() {
-        assert_eq!(safe_next(Some("/errors?status=unresolved")), "/errors?status=unresolved");
-        for bad in ["https://evil.example", "//evil.example", "/\\evil", "errors"] {
+        assert_eq!(
+            safe_next(Some("/errors?status=unresolved")),
+            "/errors?status=unresolved"
+        );
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil",
+            "errors",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
@@ -453,8 +485,16 @@ mod tests {
     #[tokio::test]
     async fn hashes_verify_and_unknown_users_never_match() {
         let hash = hash_password("correct horse battery").await.unwrap();
-        assert!(verify_password("correct horse battery", Some(hash.clone())).await.unwrap());
+        assert!(
+            verify_password("correct horse battery", Some(hash.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("wrong", Some(hash)).await.unwrap());
-        assert!(!verify_password("faultline-dummy-password-never-matches", None).await.unwrap());
+        assert!(
+            !verify_password("faultline-dummy-password-never-matches", None)
+                .await
+                .unwrap()
+        );
     }
 }

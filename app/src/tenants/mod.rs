@@ -24,7 +24,9 @@ pub struct TenantSummary {
 pub fn parse_slug(raw: &str) -> Result<String, AppError> {
     let slug = raw.trim().to_ascii_lowercase();
     let ok = (2..=63).contains(&slug.len())
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && slug.as_bytes()[0] != b'-';
     if ok {
         Ok(slug)

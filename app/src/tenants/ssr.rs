@@ -1,9 +1,12 @@
 //! Tenant queries and the create-with-first-admin operation (used by the UI and the CLI).
 
-use super::{parse_name, parse_slug, TenantSummary};
-use crate::audit::ssr::{record, Entry};
-use crate::auth::ssr::{check_new_password, hash_password, insert_user, parse_email, upsert_membership, user_id_by_email};
+use super::{TenantSummary, parse_name, parse_slug};
+use crate::audit::ssr::{Entry, record};
 use crate::auth::Role;
+use crate::auth::ssr::{
+    check_new_password, hash_password, insert_user, parse_email, upsert_membership,
+    user_id_by_email,
+};
 use crate::error::AppError;
 use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
@@ -19,11 +22,17 @@ pub struct NewTenant {
 }
 
 impl NewTenant {
-    pub fn parse(slug: &str, name: &str, admin_email: &str, admin_password: &str) -> Result<Self, AppError> {
+    pub fn parse(
+        slug: &str,
+        name: &str,
+        admin_email: &str,
+        admin_password: &str,
+    ) -> Result<Self, AppError> {
         Ok(Self {
             slug: parse_slug(slug)?,
             name: parse_name("name", name)?,
-            admin_email: parse_email(admin_email).map_err(|e| AppError::invalid("admin_email", e.message()))?,
+            admin_email: parse_email(admin_email)
+                .map_err(|e| AppError::invalid("admin_email", e.message()))?,
             admin_password: admin_password.to_owned(),
         })
     }
@@ -62,7 +71,11 @@ pub async fn insert(db: impl PgExecutor<'_>, slug: &str, name: &str) -> Result<i
 }
 
 /// Creates the tenant and its first admin in one transaction, audit-logged.
-pub async fn create_with_admin(pool: &PgPool, new: &NewTenant, actor: &str) -> Result<TenantSummary, AppError> {
+pub async fn create_with_admin(
+    pool: &PgPool,
+    new: &NewTenant,
+    actor: &str,
+) -> Result<TenantSummary, AppError> {
     let mut tx = pool.begin().await?;
     let tenant_id = insert(&mut *tx, &new.slug, &new.name).await?;
     let user_id = match user_id_by_email(&mut *tx, &new.admin_email).await? {

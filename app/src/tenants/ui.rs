@@ -1,9 +1,9 @@
 //! The super-admin page: every tenant, creating one with its first admin, switching into one.
 
-use super::{list_tenants, CreateTenant};
+use super::{CreateTenant, list_tenants};
 use crate::auth::SwitchTenant;
 use crate::ui::layout::use_user;
-use crate::ui::{format_time, ErrorNote, FieldError, FormError};
+use crate::ui::{ErrorNote, FieldError, FormError, format_time};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_meta::Title;

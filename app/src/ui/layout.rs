@@ -1,10 +1,10 @@
 //! The authenticated layout: header with company switcher, navigation, and the page.
 
 use super::ErrorNote;
-use crate::auth::{me, CurrentUser, Logout, SwitchTenant};
-use leptos::server_fn::ServerFn;
+use crate::auth::{CurrentUser, Logout, SwitchTenant, me};
 use leptos::prelude::*;
-use leptos_router::components::{Outlet, A};
+use leptos::server_fn::ServerFn;
+use leptos_router::components::{A, Outlet};
 use leptos_router::hooks::use_location;
 
 /// Wraps every signed-in page; provides the [`CurrentUser`] as context to them.
@@ -104,7 +104,9 @@ fn Chrome(user: CurrentUser) -> impl IntoView {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -9,9 +9,9 @@ use crate::error::AppError;
 use crate::tenants::ui::AdminPage;
 use layout::AppLayout;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{SsrMode, path};
 use pages::{AgentsPage, ErrorsPage, FixesPage, NotFound, OverviewPage, PlaybooksPage};
 
 /// The HTML document around the app, rendered on the server.
@@ -61,7 +61,10 @@ pub fn App() -> impl IntoView {
 
 /// Shows the error of a form for `field`, if there is one.
 #[component]
-pub fn FieldError(#[prop(into)] error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+pub fn FieldError(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    field: &'static str,
+) -> impl IntoView {
     let id = format!("{field}-error");
     move || {
         error.get().filter(|e| e.field() == Some(field)).map(|e| {
@@ -72,7 +75,10 @@ pub fn FieldError(#[prop(into)] error: Signal<Option<AppError>>, field: &'static
 
 /// Shows a form's error that is not about one field.
 #[component]
-pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>, #[prop(optional)] fields: &'static [&'static str]) -> impl IntoView {
+pub fn FormError(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    #[prop(optional)] fields: &'static [&'static str],
+) -> impl IntoView {
     move || {
         error
             .get()

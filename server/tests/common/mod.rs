@@ -24,9 +24,20 @@ pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
     let addr: SocketAddr = listener.local_addr().unwrap();
     let options = server::leptos_options(addr, "target/site");
     let state = server::state(pool.clone(), settings, options);
-    let sessions = server::router::SessionOptions { secure: false, inactivity_days: 7 };
-    tokio::spawn(server::serve_on(listener, state, sessions, std::future::pending()));
-    TestApp { base: format!("http://{addr}"), pool }
+    let sessions = server::router::SessionOptions {
+        secure: false,
+        inactivity_days: 7,
+    };
+    tokio::spawn(server::serve_on(
+        listener,
+        state,
+        sessions,
+        std::future::pending(),
+    ));
+    TestApp {
+        base: format!("http://{addr}"),
+        pool,
+    }
 }
 
 /// A client that keeps cookies and never follows redirects (tests look at them).
@@ -45,23 +56,45 @@ impl TestApp {
 
     /// Creates a tenant and returns its id.
     pub async fn tenant(&self, slug: &str) -> i64 {
-        server::commands::create_tenant(&self.pool, slug, &format!("{slug} Inc.")).await.unwrap()
+        server::commands::create_tenant(&self.pool, slug, &format!("{slug} Inc."))
+            .await
+            .unwrap()
     }
 
     /// Creates a user with [`PASSWORD`] and `role` in `tenant_slug`.
-    pub async fn user(&self, email: &str, tenant_slug: Option<&str>, role: &str, super_admin: bool) -> i64 {
-        server::commands::create_user(&self.pool, email, tenant_slug, role, super_admin, PASSWORD).await.unwrap()
+    pub async fn user(
+        &self,
+        email: &str,
+        tenant_slug: Option<&str>,
+        role: &str,
+        super_admin: bool,
+    ) -> i64 {
+        server::commands::create_user(&self.pool, email, tenant_slug, role, super_admin, PASSWORD)
+            .await
+            .unwrap()
     }
 
     /// Calls a browser server function (`/api/ui/<name>`) with form fields.
     pub async fn call(&self, client: &Client, name: &str, form: &[(&str, &str)]) -> Response {
-        client.post(self.url(&format!("/api/ui/{name}"))).form(form).send().await.unwrap()
+        client
+            .post(self.url(&format!("/api/ui/{name}")))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Signs `client` in and asserts success.
     pub async fn login(&self, client: &Client, email: &str) {
-        let res = self.call(client, "login", &[("email", email), ("password", PASSWORD)]).await;
-        assert_eq!(res.status(), StatusCode::OK, "login failed: {}", res.text().await.unwrap());
+        let res = self
+            .call(client, "login", &[("email", email), ("password", PASSWORD)])
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "login failed: {}",
+            res.text().await.unwrap()
+        );
     }
 
     /// A signed-in client for a fresh user with `role` in `tenant_slug`.
@@ -74,7 +107,9 @@ impl TestApp {
 
     /// Calls an agent server function with a bearer key and a JSON body.
     pub async fn agent(&self, key: Option<&str>, name: &str, body: Value) -> Response {
-        let mut req = Client::new().post(self.url(&format!("/api/v1/{name}"))).json(&body);
+        let mut req = Client::new()
+            .post(self.url(&format!("/api/v1/{name}")))
+            .json(&body);
         if let Some(k) = key {
             req = req.bearer_auth(k);
         }
@@ -87,6 +122,9 @@ pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Valu
     assert_eq!(res.status(), status, "unexpected status");
     let body: Value = res.json().await.expect("error body is JSON");
     assert_eq!(body["error"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     body
 }
