@@ -56,7 +56,8 @@ async fn created_keys_authenticate_until_revoked(pool: PgPool) {
         .json()
         .await
         .unwrap();
-    let listed = &list[0];
+    assert!(list["just_created"].is_null(), "script calls never keep the secret in the session");
+    let listed = &list["keys"][0];
     assert!(secret.starts_with(listed["prefix"].as_str().unwrap()));
     assert!(listed["last_used_at"].is_string());
     assert!(!list.to_string().contains(&secret));

@@ -114,13 +114,24 @@ pub struct KeyIdentity {
     pub scopes: Vec<Scope>,
 }
 
-/// The current tenant's keys, newest first.
+/// The keys page's data: the tenant's keys and, once, a key just created by a plain form post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKeyInfo>,
+    /// Set only on the first page load after a key was created without JavaScript.
+    pub just_created: Option<CreatedApiKey>,
+}
+
+/// The current tenant's keys, active first, newest first.
 #[server(prefix = "/api/ui", endpoint = "api_keys/list")]
-pub async fn list_api_keys() -> Result<Vec<ApiKeyInfo>, AppError> {
+pub async fn list_api_keys() -> Result<ApiKeyList, AppError> {
     let tenant = crate::auth::ssr::auth()
         .await?
         .require(crate::auth::Role::Viewer)?;
-    ssr::list(&crate::state::pool(), tenant).await
+    Ok(ApiKeyList {
+        keys: ssr::list(&crate::state::pool(), tenant).await?,
+        just_created: ssr::take_remembered().await?,
+    })
 }
 
 /// Creates a key with the checked scopes (form checkboxes send `on`).
@@ -154,12 +165,6 @@ pub async fn create_api_key(
     .await?;
     ssr::remember_for_display(&created).await?;
     Ok(created)
-}
-
-/// The key created by this session's last form post, once (for pages rendered without JavaScript).
-#[server(prefix = "/api/ui", endpoint = "api_keys/just_created")]
-pub async fn take_created_api_key() -> Result<Option<CreatedApiKey>, AppError> {
-    ssr::take_remembered().await
 }
 
 /// Revokes a key of the current tenant; 404 for keys of other tenants.

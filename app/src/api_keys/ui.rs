@@ -1,10 +1,9 @@
 //! Settings → API keys: create (the secret is shown once), list, revoke.
 
-use super::{
-    CreateApiKey, CreatedApiKey, RevokeApiKey, Scope, list_api_keys, take_created_api_key,
-};
+use super::{CreateApiKey, CreatedApiKey, RevokeApiKey, Scope, list_api_keys};
 use crate::auth::Role;
-use crate::ui::layout::use_user;
+use crate::ui::layout::WithUser;
+use crate::auth::CurrentUser;
 use crate::ui::{ErrorNote, FieldError, FormError, format_time};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,54 +11,60 @@ use leptos_meta::Title;
 /// `/settings`: the tenant's API keys.
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
-    let user = use_user();
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_keys(),
+    );
+    view! {
+        <Title text="Settings"/>
+        <WithUser view=move |user| view! { <KeysContent user create revoke keys/> }/>
+    }
+}
+
+#[component]
+fn KeysContent(
+    user: CurrentUser,
+    create: ServerAction<CreateApiKey>,
+    revoke: ServerAction<RevokeApiKey>,
+    keys: Resource<Result<super::ApiKeyList, crate::AppError>>,
+) -> impl IntoView {
     let Some(tenant) = user.tenant.clone() else {
         return view! {
-            <Title text="Settings"/>
             <h1>"Settings"</h1>
             <ErrorNote error=crate::AppError::Forbidden("choose a company first".into())/>
         }
         .into_any();
     };
     let is_admin = user.can(Role::Admin);
-    let create = ServerAction::<CreateApiKey>::new();
-    let revoke = ServerAction::<RevokeApiKey>::new();
     let create_error = Signal::derive(move || create.value().get().and_then(|r| r.err()));
     let revoke_error = Signal::derive(move || revoke.value().get().and_then(|r| r.err()));
-    let keys = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_api_keys(),
-    );
-    // A key created by a form post without JavaScript comes back through the session, once.
-    let remembered = Resource::new(|| (), |_| take_created_api_key());
-    let created = move || {
-        create
-            .value()
-            .get()
-            .and_then(|r| r.ok())
-            .or_else(|| remembered.get().and_then(|r| r.ok()).flatten())
-    };
+    let created = move || create.value().get().and_then(|r| r.ok());
     view! {
-        <Title text="Settings"/>
         <h1>"Settings"</h1>
         <p class="muted">"Company "<strong>{tenant.name.clone()}</strong>" · id "{tenant.id}" · slug "<code>{tenant.slug.clone()}</code></p>
         <h2>"API keys"</h2>
         <p>"Agents and services authenticate with "<code>"Authorization: Bearer <key>"</code>". Keys are stored only as a hash: copy a new key when it is shown."</p>
-        <Suspense fallback=|| ()>
-            {move || created().map(|c| view! { <NewKey created=c/> })}
-        </Suspense>
+        {move || created().map(|c| view! { <NewKey created=c/> })}
         <FormError error=revoke_error/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match keys.await {
-                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                    Ok(list) if list.is_empty() => view! {
+                let list = match keys.await {
+                    Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
+                    Ok(list) => list,
+                };
+                // A key created by a form post without JavaScript comes back through the session, once.
+                let remembered = list.just_created.map(|c| view! { <NewKey created=c/> });
+                let list = list.keys;
+                let table = match list {
+                    list if list.is_empty() => view! {
                         <section class="empty-state">
                             <h2>"No API keys yet"</h2>
                             <p>{if is_admin { "Create one below to connect your first agent or service." } else { "An admin of this company can create one." }}</p>
                         </section>
                     }.into_any(),
-                    Ok(list) => view! {
+                    list => view! {
                         <div class="table-wrap">
                         <table class="data" id="api-keys">
                             <thead><tr>
@@ -97,7 +102,8 @@ pub fn ApiKeysPage() -> impl IntoView {
                         </table>
                         </div>
                     }.into_any(),
-                }
+                };
+                view! { {remembered} {table} }.into_any()
             })}
         </Suspense>
         {is_admin.then(|| view! {

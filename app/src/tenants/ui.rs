@@ -2,7 +2,7 @@
 
 use super::{CreateTenant, list_tenants};
 use crate::auth::SwitchTenant;
-use crate::ui::layout::use_user;
+use crate::ui::layout::WithUser;
 use crate::ui::{ErrorNote, FieldError, FormError, format_time};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -11,21 +11,33 @@ use leptos_meta::Title;
 /// `/admin`.
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let user = use_user();
-    if !user.is_super_admin {
-        return view! {
-            <Title text="Admin"/>
-            <h1>"Admin"</h1>
-            <ErrorNote error=crate::AppError::Forbidden("only super-admins may open this page".into())/>
-        }
-        .into_any();
-    }
     let create = ServerAction::<CreateTenant>::new();
     let error = Signal::derive(move || create.value().get().and_then(|r| r.err()));
     let tenants = Resource::new(move || create.version().get(), |_| list_tenants());
-    let current = user.tenant.as_ref().map(|t| t.id);
     view! {
         <Title text="Admin"/>
+        <WithUser view=move |user| {
+            if !user.is_super_admin {
+                return view! {
+                    <h1>"Admin"</h1>
+                    <ErrorNote error=crate::AppError::Forbidden("only super-admins may open this page".into())/>
+                }
+                .into_any();
+            }
+            let current = user.tenant.as_ref().map(|t| t.id);
+            view! { <AdminContent create error tenants current/> }.into_any()
+        }/>
+    }
+}
+
+#[component]
+fn AdminContent(
+    create: ServerAction<CreateTenant>,
+    error: Signal<Option<crate::AppError>>,
+    tenants: Resource<Result<Vec<super::TenantSummary>, crate::AppError>>,
+    current: Option<i64>,
+) -> impl IntoView {
+    view! {
         <h1>"Companies"</h1>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -106,5 +118,4 @@ pub fn AdminPage() -> impl IntoView {
             </ActionForm>
         </section>
     }
-    .into_any()
 }

@@ -1,35 +1,61 @@
 //! The authenticated layout: header with company switcher, navigation, and the page.
 
 use super::ErrorNote;
+use crate::AppError;
 use crate::auth::{CurrentUser, Logout, SwitchTenant, me};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::components::{A, Outlet};
 use leptos_router::hooks::use_location;
 
-/// Wraps every signed-in page; provides the [`CurrentUser`] as context to them.
+/// The signed-in user, loaded once by [`AppLayout`] and shared with every page.
+#[derive(Clone, Copy)]
+pub struct UserResource(pub Resource<Result<Option<CurrentUser>, AppError>>);
+
+/// Wraps every signed-in page: header, navigation, and the page itself. The page is not
+/// rendered inside the user's `Suspense`, so loading the user never re-creates the page.
 #[component]
 pub fn AppLayout() -> impl IntoView {
     let user = Resource::new(|| (), |_| me());
+    provide_context(UserResource(user));
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Suspense fallback=|| view! { <header class="topbar"><a class="brand" href="/">"Faultline"</a></header> }>
             {move || Suspend::new(async move {
                 match user.await {
-                    Ok(Some(u)) => {
-                        provide_context(u.clone());
-                        view! { <Chrome user=u/> }.into_any()
-                    }
+                    Ok(Some(u)) => view! { <Chrome user=u/> }.into_any(),
                     Ok(None) => view! { <SignedOut/> }.into_any(),
-                    Err(e) => view! { <main class="page"><ErrorNote error=e/></main> }.into_any(),
+                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
             })}
         </Suspense>
+        <main class="page" id="main">
+            <Outlet/>
+        </main>
     }
 }
 
-/// The signed-in user of the current page (provided by [`AppLayout`]).
-pub fn use_user() -> CurrentUser {
-    expect_context::<CurrentUser>()
+/// Renders `view` with the signed-in user once it is loaded (nothing when signed out: the
+/// layout already says so).
+#[component]
+pub fn WithUser<F, V>(view: F) -> impl IntoView
+where
+    F: Fn(CurrentUser) -> V + Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let UserResource(user) = expect_context::<UserResource>();
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let view = view.clone();
+                Suspend::new(async move {
+                    match user.await {
+                        Ok(Some(u)) => view(u).into_any(),
+                        _ => ().into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
 }
 
 #[component]
@@ -37,10 +63,9 @@ fn SignedOut() -> impl IntoView {
     let location = use_location();
     let href = move || format!("/login?next={}", urlencode(&location.pathname.get()));
     view! {
-        <main class="page narrow">
-            <h1>"Signed out"</h1>
+        <div class="notice notice-error" role="alert">
             <p>"Your session has ended. "<a href=href rel="external">"Sign in"</a>" to continue."</p>
-        </main>
+        </div>
     }
 }
 
@@ -94,9 +119,6 @@ fn Chrome(user: CurrentUser) -> impl IntoView {
             <A href="/settings">"Settings"</A>
             {super_admin.then(|| view! { <A href="/admin">"Admin"</A> })}
         </nav>
-        <main class="page" id="main">
-            <Outlet/>
-        </main>
     }
 }
 

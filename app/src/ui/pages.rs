@@ -1,6 +1,7 @@
 //! Pages whose content arrives with later features: each says honestly what is (not yet) there.
 
-use super::layout::use_user;
+use super::layout::WithUser;
+use crate::auth::CurrentUser;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -20,7 +21,10 @@ fn EmptyPage(title: &'static str, heading: &'static str, children: Children) -> 
 /// `/`: the tenant overview.
 #[component]
 pub fn OverviewPage() -> impl IntoView {
-    let user = use_user();
+    view! { <WithUser view=overview/> }
+}
+
+fn overview(user: CurrentUser) -> impl IntoView {
     match user.tenant {
         Some(t) => view! {
             <EmptyPage title="Overview" heading="No errors received yet">
