@@ -56,7 +56,10 @@ async fn created_keys_authenticate_until_revoked(pool: PgPool) {
         .json()
         .await
         .unwrap();
-    assert!(list["just_created"].is_null(), "script calls never keep the secret in the session");
+    assert!(
+        list["just_created"].is_null(),
+        "script calls never keep the secret in the session"
+    );
     let listed = &list["keys"][0];
     assert!(secret.starts_with(listed["prefix"].as_str().unwrap()));
     assert!(listed["last_used_at"].is_string());

@@ -1,9 +1,9 @@
 //! Settings → API keys: create (the secret is shown once), list, revoke.
 
 use super::{CreateApiKey, CreatedApiKey, RevokeApiKey, Scope, list_api_keys};
+use crate::auth::CurrentUser;
 use crate::auth::Role;
 use crate::ui::layout::WithUser;
-use crate::auth::CurrentUser;
 use crate::ui::{ErrorNote, FieldError, FormError, format_time};
 use leptos::prelude::*;
 use leptos_meta::Title;
