@@ -102,7 +102,7 @@ impl AppError {
 }
 
 /// The wire shape of [`AppError`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
     pub message: String,

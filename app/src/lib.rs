@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod errors;
 pub mod tenants;
 pub mod ui;
 

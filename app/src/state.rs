@@ -1,6 +1,7 @@
 //! Shared server state, handed to every server function as Leptos context and to axum
 //! handlers as router state.
 
+use crate::errors::writer::IngestHandle;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use sqlx::PgPool;
@@ -16,6 +17,8 @@ pub struct Settings {
     pub login_window_secs: i64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Requests the ingest queue holds before answering 429.
+    pub ingest_queue: usize,
 }
 
 impl Default for Settings {
@@ -24,6 +27,7 @@ impl Default for Settings {
             login_max_failures: 5,
             login_window_secs: 15 * 60,
             max_body_bytes: 1024 * 1024,
+            ingest_queue: 4096,
         }
     }
 }
@@ -35,6 +39,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     pub started_at: Instant,
+    /// The group-commit writer every ingest path submits to.
+    pub ingest: IngestHandle,
 }
 
 /// The state provided to the current server function (panics only if the router was built

@@ -115,6 +115,9 @@ pub struct ServeArgs {
     /// Window (seconds) over which failed sign-ins are counted, and the pause length.
     #[arg(long, env = "FAULTLINE_LOGIN_WINDOW_SECS", default_value_t = 900)]
     pub login_window_secs: i64,
+    /// Ingest requests queued before new ones are answered 429.
+    #[arg(long, env = "FAULTLINE_INGEST_QUEUE", default_value_t = 4096)]
+    pub ingest_queue: usize,
     /// Directory holding the built site (pkg/ with WASM, JS, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -133,6 +136,7 @@ impl ServeArgs {
             login_max_failures: self.login_max_failures,
             login_window_secs: self.login_window_secs,
             max_body_bytes: self.max_body_bytes,
+            ingest_queue: self.ingest_queue,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod commands;
 pub mod config;
 pub mod health;
 pub mod middleware;
+pub mod rest;
 pub mod router;
 pub mod session_store;
 pub mod telemetry;
@@ -42,10 +43,11 @@ pub fn leptos_options(addr: SocketAddr, site_root: &str) -> LeptosOptions {
     options
 }
 
-/// The shared state over an open pool.
+/// The shared state over an open pool; starts the ingest writer (call inside the runtime).
 pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) -> AppState {
     AppState {
         leptos_options,
+        ingest: app::errors::writer::IngestHandle::spawn(pool.clone(), settings.ingest_queue),
         pool,
         settings: Arc::new(settings),
         started_at: Instant::now(),

@@ -1,12 +1,12 @@
 //! Router assembly: pages, server functions, operational endpoints and the middleware stack.
 
 use crate::session_store::PgSessionStore;
-use crate::{health, middleware};
+use crate::{health, middleware, rest};
 use app::state::AppState;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::Request;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use http::HeaderName;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -42,6 +42,7 @@ pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/api/errors/log", post(rest::log_error))
         .route("/api/{*rest}", any(middleware::api_not_found))
         .leptos_routes_with_context(
             &state,

@@ -1,0 +1,274 @@
+//! What agents send, how it is checked and normalized, and what they get back.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[cfg(feature = "ssr")]
+pub use normalize::NormalizedEvent;
+
+/// Longest message stored; longer ones are cut and marked.
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+/// Largest `details` object (serialized) and stack trace accepted.
+pub const MAX_DETAILS_BYTES: usize = 64 * 1024;
+pub const MAX_STACK_BYTES: usize = 64 * 1024;
+/// Most events in one `log_errors` call.
+pub const MAX_BATCH: usize = 1000;
+/// Appended to a message cut at [`MAX_MESSAGE_BYTES`].
+pub const TRUNCATED: &str = "… [truncated]";
+
+/// One error occurrence as an agent or service sends it (seed 001's shape plus Sentry's extras).
+/// Unknown fields are ignored, so clients written for other trackers keep working.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogErrorInput {
+    pub service: String,
+    pub severity: String,
+    pub error_type: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: Option<Value>,
+    #[serde(default)]
+    pub stack_trace: Option<String>,
+    /// The reporting agent's name (registered on first sight).
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// When it happened (RFC 3339); now when absent.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// A client-chosen UUID: a retry with the same id is stored and counted once.
+    #[serde(default)]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub release: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Value>,
+    /// Sentry-style fingerprint override; `{{ default }}` stands for the computed one.
+    #[serde(default)]
+    pub fingerprint: Option<Vec<String>>,
+}
+
+/// What storing one event answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// The event's id (the client's when it sent one).
+    pub event_id: uuid::Uuid,
+    pub group_id: i64,
+    pub is_new_group: bool,
+    /// The group's occurrence count after this event.
+    pub occurrences: i64,
+}
+
+/// Server-side normalization: validation, scrubbing, classification, fingerprinting.
+#[cfg(feature = "ssr")]
+mod normalize {
+    use super::*;
+    use crate::error::AppError;
+    use crate::errors::pure::{
+        Category, Severity, apply_client_fingerprint, classify, fingerprint, parse_category,
+        parse_severity, scrub_json, scrub_text, truncate_utf8,
+    };
+    use chrono::{DateTime, Utc};
+
+    const MAX_NAME_CHARS: usize = 200;
+    const MAX_TAGS: usize = 50;
+
+    /// A checked, scrubbed, classified and fingerprinted event, ready for the writer.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct NormalizedEvent {
+        pub event_id: uuid::Uuid,
+        pub service: String,
+        pub error_type: String,
+        pub severity: Severity,
+        pub category: Category,
+        pub title: String,
+        pub message: String,
+        pub details: Option<Value>,
+        pub stack_trace: Option<String>,
+        pub agent: Option<String>,
+        pub environment: Option<String>,
+        pub release: Option<String>,
+        pub tags: Option<Value>,
+        pub fingerprint: String,
+        pub occurred_at: DateTime<Utc>,
+    }
+
+    fn required_name(field: &str, raw: &str) -> Result<String, AppError> {
+        let v = raw.trim();
+        if v.is_empty() {
+            return Err(AppError::invalid(field, "is required"));
+        }
+        if v.chars().count() > MAX_NAME_CHARS {
+            return Err(AppError::invalid(
+                field,
+                format!("must be at most {MAX_NAME_CHARS} characters"),
+            ));
+        }
+        Ok(v.to_owned())
+    }
+
+    fn optional_name(field: &str, raw: Option<&str>) -> Result<Option<String>, AppError> {
+        match raw.map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => required_name(field, v).map(Some),
+        }
+    }
+
+    /// Parses an event id: a UUID in any common form (Sentry sends 32 hex digits).
+    pub fn parse_event_id(raw: &str) -> Result<uuid::Uuid, AppError> {
+        uuid::Uuid::parse_str(raw.trim())
+            .map_err(|_| AppError::invalid("event_id", "must be a UUID"))
+    }
+
+    fn parse_timestamp(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, AppError> {
+        let t = DateTime::parse_from_rfc3339(raw.trim())
+            .map_err(|_| {
+                AppError::invalid(
+                    "timestamp",
+                    "must be an RFC 3339 time such as 2026-01-31T12:00:00Z",
+                )
+            })?
+            .with_timezone(&Utc);
+        if t > now + chrono::Duration::days(1) {
+            return Err(AppError::invalid(
+                "timestamp",
+                "is more than a day in the future",
+            ));
+        }
+        Ok(t)
+    }
+
+    fn parse_tags(raw: Value) -> Result<Option<Value>, AppError> {
+        let Value::Object(map) = raw else {
+            return Err(AppError::invalid(
+                "tags",
+                "must be an object of string values",
+            ));
+        };
+        if map.len() > MAX_TAGS {
+            return Err(AppError::invalid(
+                "tags",
+                format!("at most {MAX_TAGS} tags"),
+            ));
+        }
+        let mut out = serde_json::Map::new();
+        for (k, v) in map {
+            if k.is_empty() || k.chars().count() > 64 {
+                return Err(AppError::invalid(
+                    "tags",
+                    "tag names must be 1–64 characters",
+                ));
+            }
+            let text = match v {
+                Value::String(s) => s,
+                Value::Null => continue,
+                Value::Bool(_) | Value::Number(_) => v.to_string(),
+                _ => {
+                    return Err(AppError::invalid(
+                        "tags",
+                        format!("tag {k:?} must be a string"),
+                    ));
+                }
+            };
+            let (text, _) = truncate_utf8(&text, 200, "…");
+            out.insert(k, Value::String(text));
+        }
+        Ok((!out.is_empty()).then_some(Value::Object(out)))
+    }
+
+    impl LogErrorInput {
+        /// Validates, scrubs secrets, classifies and fingerprints. `now` is the receive time.
+        pub fn normalize(self, now: DateTime<Utc>) -> Result<NormalizedEvent, AppError> {
+            let service = required_name("service", &self.service)?;
+            let error_type = required_name("error_type", &self.error_type)?;
+            let severity = parse_severity(&self.severity)
+                .map_err(|reason| AppError::invalid("severity", reason))?;
+            if self.message.trim().is_empty() {
+                return Err(AppError::invalid("message", "is required"));
+            }
+            let category = match self
+                .category
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            {
+                Some(c) => {
+                    parse_category(c).map_err(|reason| AppError::invalid("category", reason))?
+                }
+                None => classify(&error_type, &self.message),
+            };
+            let mut details = self.details.filter(|d| !d.is_null());
+            if let Some(d) = &details {
+                if serde_json::to_vec(d).map(|b| b.len()).unwrap_or(usize::MAX) > MAX_DETAILS_BYTES
+                {
+                    return Err(AppError::invalid(
+                        "details",
+                        format!("must be at most {} KiB", MAX_DETAILS_BYTES / 1024),
+                    ));
+                }
+            }
+            if let Some(d) = details.as_mut() {
+                scrub_json(d);
+            }
+            let stack_trace = match self.stack_trace.filter(|s| !s.trim().is_empty()) {
+                Some(s) if s.len() > MAX_STACK_BYTES => {
+                    return Err(AppError::invalid(
+                        "stack_trace",
+                        format!("must be at most {} KiB", MAX_STACK_BYTES / 1024),
+                    ));
+                }
+                Some(s) => Some(scrub_text(&s)),
+                None => None,
+            };
+            let message = scrub_text(&self.message);
+            let default_fp = fingerprint(&service, &error_type, &message, stack_trace.as_deref());
+            let fp = match self.fingerprint {
+                Some(parts)
+                    if parts.len() > 10 || parts.iter().any(|p| p.chars().count() > 200) =>
+                {
+                    return Err(AppError::invalid(
+                        "fingerprint",
+                        "at most 10 parts of at most 200 characters",
+                    ));
+                }
+                Some(parts) => apply_client_fingerprint(&parts, &default_fp),
+                None => default_fp,
+            };
+            let (message, _) = truncate_utf8(&message, MAX_MESSAGE_BYTES, TRUNCATED);
+            let title_line = message.lines().next().unwrap_or_default();
+            let (title, _) = truncate_utf8(title_line, 300, "…");
+            let tags = match self.tags {
+                None | Some(Value::Null) => None,
+                Some(t) => parse_tags(t)?.map(|mut t| {
+                    scrub_json(&mut t);
+                    t
+                }),
+            };
+            Ok(NormalizedEvent {
+                event_id: match self.event_id.as_deref().filter(|e| !e.trim().is_empty()) {
+                    Some(id) => parse_event_id(id)?,
+                    None => uuid::Uuid::new_v4(),
+                },
+                occurred_at: match self.timestamp.as_deref().filter(|t| !t.trim().is_empty()) {
+                    Some(t) => parse_timestamp(t, now)?,
+                    None => now,
+                },
+                service,
+                error_type,
+                severity,
+                category,
+                title,
+                message,
+                details,
+                stack_trace,
+                agent: optional_name("agent", self.agent.as_deref())?,
+                environment: optional_name("environment", self.environment.as_deref())?,
+                release: optional_name("release", self.release.as_deref())?,
+                tags,
+                fingerprint: fp,
+            })
+        }
+    }
+}

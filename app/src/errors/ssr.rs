@@ -1,0 +1,91 @@
+//! The ingestion service: one implementation behind the agent functions, the seed REST API
+//! and (later) the Sentry and MCP adapters.
+
+use super::model::{LogErrorInput, MAX_BATCH, StoredEvent};
+use super::{BatchItemResult, BatchResult};
+use crate::api_keys::Scope;
+use crate::api_keys::ssr::ApiKeyContext;
+use crate::error::AppError;
+use crate::state::AppState;
+use serde_json::Value;
+
+/// Stores one event sent with `key`.
+pub async fn log_one(
+    state: &AppState,
+    key: &ApiKeyContext,
+    input: LogErrorInput,
+) -> Result<StoredEvent, AppError> {
+    let tenant = key.require(Scope::Ingest)?;
+    let event = input.normalize(chrono::Utc::now())?;
+    let mut stored = state.ingest.submit(tenant, vec![event]).await?;
+    stored.pop().ok_or(AppError::Internal)
+}
+
+/// Stores a batch; each item is validated on its own and answered in order.
+pub async fn log_batch(
+    state: &AppState,
+    key: &ApiKeyContext,
+    items: Vec<Value>,
+) -> Result<BatchResult, AppError> {
+    let tenant = key.require(Scope::Ingest)?;
+    if items.is_empty() {
+        return Err(AppError::invalid("events", "send at least one event"));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(AppError::invalid(
+            "events",
+            format!("at most {MAX_BATCH} events per call"),
+        ));
+    }
+    let now = chrono::Utc::now();
+    let mut results: Vec<Option<Result<StoredEvent, AppError>>> = Vec::with_capacity(items.len());
+    let mut valid = Vec::new();
+    let mut positions = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let parsed = serde_json::from_value::<LogErrorInput>(item)
+            .map_err(|e| AppError::invalid("body", e.to_string()))
+            .and_then(|input| input.normalize(now));
+        match parsed {
+            Ok(event) => {
+                valid.push(event);
+                positions.push(i);
+                results.push(None);
+            }
+            Err(e) => results.push(Some(Err(e))),
+        }
+    }
+    let stored = state.ingest.submit(tenant, valid).await?;
+    for (pos, s) in positions.into_iter().zip(stored) {
+        results[pos] = Some(Ok(s));
+    }
+    let results: Vec<BatchItemResult> = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| match r {
+            Some(Ok(stored)) => BatchItemResult {
+                index,
+                ok: true,
+                stored: Some(stored),
+                error: None,
+            },
+            Some(Err(e)) => BatchItemResult {
+                index,
+                ok: false,
+                stored: None,
+                error: Some(e.into()),
+            },
+            None => BatchItemResult {
+                index,
+                ok: false,
+                stored: None,
+                error: Some(AppError::Internal.into()),
+            },
+        })
+        .collect();
+    let accepted = results.iter().filter(|r| r.ok).count();
+    Ok(BatchResult {
+        accepted,
+        rejected: results.len() - accepted,
+        results,
+    })
+}
