@@ -1,6 +1,7 @@
 //! Faultline's application crate: domain types, server functions, pages and components shared
 //! by the server (`ssr`) and the browser (`hydrate`). One folder per concern.
 
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;

@@ -42,7 +42,10 @@ pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/api/errors", get(rest::list_errors))
         .route("/api/errors/log", post(rest::log_error))
+        .route("/api/errors/{id}", get(rest::get_error))
+        .route("/api/errors/{id}/resolve", post(rest::resolve_error))
         .route("/api/{*rest}", any(middleware::api_not_found))
         .leptos_routes_with_context(
             &state,

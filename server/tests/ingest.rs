@@ -13,7 +13,9 @@ const PY_TRACE_OTHER_SITE: &str = "Traceback (most recent call last):\n  File \"
 
 async fn setup(app: &TestApp, slug: &str, scopes: &str) -> String {
     app.tenant(slug).await;
-    server::commands::create_api_key(&app.pool, slug, "agent", scopes).await.unwrap()
+    server::commands::create_api_key(&app.pool, slug, "agent", scopes)
+        .await
+        .unwrap()
 }
 
 fn event(message: &str) -> Value {
@@ -27,7 +29,13 @@ fn event(message: &str) -> Value {
 }
 
 async fn rest_log(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
-    reqwest::Client::new().post(app.url("/api/errors/log")).bearer_auth(key).json(body).send().await.unwrap()
+    reqwest::Client::new()
+        .post(app.url("/api/errors/log"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[sqlx::test(migrator = "app::MIGRATOR")]
@@ -37,7 +45,15 @@ async fn identical_errors_fold_into_one_group(pool: PgPool) {
 
     let mut answers = Vec::new();
     for port in [5432, 6543, 7654] {
-        let res = rest_log(&app, &key, &event(&format!("connection to 10.0.0.{} port {port} refused after 30s", port % 7))).await;
+        let res = rest_log(
+            &app,
+            &key,
+            &event(&format!(
+                "connection to 10.0.0.{} port {port} refused after 30s",
+                port % 7
+            )),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         answers.push(res.json::<Value>().await.unwrap());
     }
@@ -60,7 +76,10 @@ async fn identical_errors_fold_into_one_group(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!((groups, events, hourly), (2, 4, 4));
-    let category: String = sqlx::query_scalar("SELECT category FROM error_groups LIMIT 1").fetch_one(&app.pool).await.unwrap();
+    let category: String = sqlx::query_scalar("SELECT category FROM error_groups LIMIT 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(category, "network");
 }
 
@@ -75,13 +94,24 @@ async fn the_agent_function_and_retries_with_the_same_event_id(pool: PgPool) {
     let first = app.agent(Some(&key), "log_error", body.clone()).await;
     assert_eq!(first.status(), StatusCode::OK);
     let first: Value = first.json().await.unwrap();
-    let again: Value = app.agent(Some(&key), "log_error", body).await.json().await.unwrap();
+    let again: Value = app
+        .agent(Some(&key), "log_error", body)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(first["event_id"], "5f0c7c1e-1b7d-4a8e-9a51-1f2b3c4d5e6f");
     assert_eq!(again["group_id"], first["group_id"]);
     assert_eq!(again["occurrences"], 1, "a retry is counted once");
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM error_events").fetch_one(&app.pool).await.unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM error_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(events, 1, "a retry is stored once");
-    let agent: String = sqlx::query_scalar("SELECT name FROM agents").fetch_one(&app.pool).await.unwrap();
+    let agent: String = sqlx::query_scalar("SELECT name FROM agents")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(agent, "worker-7", "agents are registered on first sight");
 }
 
@@ -89,17 +119,38 @@ async fn the_agent_function_and_retries_with_the_same_event_id(pool: PgPool) {
 async fn a_resolved_group_that_recurs_regresses(pool: PgPool) {
     let app = spawn_app(pool).await;
     let key = setup(&app, "acme", "ingest").await;
-    let first: Value = rest_log(&app, &key, &event("connection refused")).await.json().await.unwrap();
-    sqlx::query("UPDATE error_groups SET status = 'resolved', resolved_at = now()").execute(&app.pool).await.unwrap();
-    let again: Value = rest_log(&app, &key, &event("connection refused")).await.json().await.unwrap();
+    let first: Value = rest_log(&app, &key, &event("connection refused"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    sqlx::query("UPDATE error_groups SET status = 'resolved', resolved_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let again: Value = rest_log(&app, &key, &event("connection refused"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again["group_id"], first["group_id"]);
-    let status: String = sqlx::query_scalar("SELECT status FROM error_groups").fetch_one(&app.pool).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM error_groups")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(status, "regressed");
-    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM activity ORDER BY id").fetch_all(&app.pool).await.unwrap();
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM activity ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(kinds, ["first_seen", "regressed"]);
     // A third occurrence does not log a second regression.
     rest_log(&app, &key, &event("connection refused")).await;
-    let regressions: i64 = sqlx::query_scalar("SELECT count(*) FROM activity WHERE kind = 'regressed'").fetch_one(&app.pool).await.unwrap();
+    let regressions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM activity WHERE kind = 'regressed'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(regressions, 1);
 }
 
@@ -116,14 +167,21 @@ async fn secrets_never_reach_the_database(pool: PgPool) {
         "details": { "request": { "headers": { "Cookie": "sid=hunter2secret" }, "body": { "user": { "password": "hunter2secret", "api_key": "AKIAIOSFODNN7EXAMPLE" } } } },
         "tags": { "session": "hunter2secret", "region": "eu" },
     });
-    assert_eq!(rest_log(&app, &key, &body).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        rest_log(&app, &key, &body).await.status(),
+        StatusCode::CREATED
+    );
     let dump: String = sqlx::query_scalar(
         "SELECT (SELECT string_agg(e::text, ' ') FROM error_events e) || (SELECT string_agg(g::text, ' ') FROM error_groups g)",
     )
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    for secret in ["hunter2secret", "AKIAIOSFODNN7EXAMPLE", "c2lnbmF0dXJlc2VjcmV0"] {
+    for secret in [
+        "hunter2secret",
+        "AKIAIOSFODNN7EXAMPLE",
+        "c2lnbmF0dXJlc2VjcmV0",
+    ] {
         assert!(!dump.contains(secret), "{secret} was stored: {dump}");
     }
     assert!(dump.contains("[Filtered]"));
@@ -136,7 +194,8 @@ async fn one_bad_item_does_not_reject_the_batch(pool: PgPool) {
     let key = setup(&app, "acme", "ingest").await;
     let mut bad = event("x");
     bad["severity"] = json!("catastrophic");
-    let batch = json!({ "events": [event("a failed"), bad, { "service": "s" }, event("a failed")] });
+    let batch =
+        json!({ "events": [event("a failed"), bad, { "service": "s" }, event("a failed")] });
     let res = app.agent(Some(&key), "log_errors", batch).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
@@ -145,11 +204,20 @@ async fn one_bad_item_does_not_reject_the_batch(pool: PgPool) {
     assert_eq!(body["results"][1]["error"]["field"], "severity");
     assert_eq!(body["results"][2]["ok"], false);
     assert_eq!(body["results"][3]["occurrences"], 2);
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM error_events").fetch_one(&app.pool).await.unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM error_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(events, 2);
 
     let too_many: Vec<Value> = (0..1001).map(|i| event(&format!("e{i}"))).collect();
-    let body = expect_error(app.agent(Some(&key), "log_errors", json!({ "events": too_many })).await, StatusCode::BAD_REQUEST, "invalid").await;
+    let body = expect_error(
+        app.agent(Some(&key), "log_errors", json!({ "events": too_many }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid",
+    )
+    .await;
     assert_eq!(body["field"], "events");
 }
 
@@ -160,9 +228,19 @@ async fn bad_input_gets_clear_4xx_answers(pool: PgPool) {
 
     let mut bad = event("x");
     bad["severity"] = json!("catastrophic");
-    let body = expect_error(rest_log(&app, &key, &bad).await, StatusCode::BAD_REQUEST, "invalid").await;
+    let body = expect_error(
+        rest_log(&app, &key, &bad).await,
+        StatusCode::BAD_REQUEST,
+        "invalid",
+    )
+    .await;
     assert_eq!(body["field"], "severity");
-    assert!(body["message"].as_str().unwrap().contains("critical, error, warning, info"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("critical, error, warning, info")
+    );
 
     let res = reqwest::Client::new()
         .post(app.url("/api/errors/log"))
@@ -173,37 +251,103 @@ async fn bad_input_gets_clear_4xx_answers(pool: PgPool) {
         .await
         .unwrap();
     let body = expect_error(res, StatusCode::BAD_REQUEST, "invalid").await;
-    assert!(body["message"].as_str().unwrap().contains("line 1 column"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("line 1 column"),
+        "{body}"
+    );
 
     let missing = json!({ "service": "billing", "severity": "error" });
-    let body = expect_error(rest_log(&app, &key, &missing).await, StatusCode::BAD_REQUEST, "invalid").await;
-    assert!(body["message"].as_str().unwrap().contains("error_type"), "{body}");
+    let body = expect_error(
+        rest_log(&app, &key, &missing).await,
+        StatusCode::BAD_REQUEST,
+        "invalid",
+    )
+    .await;
+    assert!(
+        body["message"].as_str().unwrap().contains("error_type"),
+        "{body}"
+    );
 
     let mut big_details = event("x");
     big_details["details"] = json!({ "blob": "x".repeat(70 * 1024) });
-    assert_eq!(expect_error(rest_log(&app, &key, &big_details).await, StatusCode::BAD_REQUEST, "invalid").await["field"], "details");
+    assert_eq!(
+        expect_error(
+            rest_log(&app, &key, &big_details).await,
+            StatusCode::BAD_REQUEST,
+            "invalid"
+        )
+        .await["field"],
+        "details"
+    );
     let mut big_stack = event("x");
     big_stack["stack_trace"] = json!("y".repeat(70 * 1024));
-    assert_eq!(expect_error(rest_log(&app, &key, &big_stack).await, StatusCode::BAD_REQUEST, "invalid").await["field"], "stack_trace");
+    assert_eq!(
+        expect_error(
+            rest_log(&app, &key, &big_stack).await,
+            StatusCode::BAD_REQUEST,
+            "invalid"
+        )
+        .await["field"],
+        "stack_trace"
+    );
     let mut bad_id = event("x");
     bad_id["event_id"] = json!("not-a-uuid");
-    assert_eq!(expect_error(rest_log(&app, &key, &bad_id).await, StatusCode::BAD_REQUEST, "invalid").await["field"], "event_id");
+    assert_eq!(
+        expect_error(
+            rest_log(&app, &key, &bad_id).await,
+            StatusCode::BAD_REQUEST,
+            "invalid"
+        )
+        .await["field"],
+        "event_id"
+    );
 
     let huge = json!({ "service": "s", "severity": "error", "error_type": "E", "message": "m".repeat(1_100_000) });
-    expect_error(rest_log(&app, &key, &huge).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    expect_error(
+        rest_log(&app, &key, &huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
 
     // Long messages are kept, cut at 8 KiB with a marker.
     let res = rest_log(&app, &key, &event(&"z".repeat(20_000))).await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let stored: String = sqlx::query_scalar("SELECT message FROM error_events WHERE message LIKE 'zzz%'").fetch_one(&app.pool).await.unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT message FROM error_events WHERE message LIKE 'zzz%'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert!(stored.len() <= 8 * 1024 && stored.ends_with("[truncated]"));
 
-    expect_error(rest_log(&app, "flt_nonsense", &event("x")).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let res = reqwest::Client::new().post(app.url("/api/errors/log")).json(&event("x")).send().await.unwrap();
+    expect_error(
+        rest_log(&app, "flt_nonsense", &event("x")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let res = reqwest::Client::new()
+        .post(app.url("/api/errors/log"))
+        .json(&event("x"))
+        .send()
+        .await
+        .unwrap();
     expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let read_only = server::commands::create_api_key(&app.pool, "acme", "reader", "read").await.unwrap();
-    expect_error(rest_log(&app, &read_only, &event("x")).await, StatusCode::FORBIDDEN, "forbidden").await;
-    expect_error(app.agent(Some(&read_only), "log_error", event("x")).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let read_only = server::commands::create_api_key(&app.pool, "acme", "reader", "read")
+        .await
+        .unwrap();
+    expect_error(
+        rest_log(&app, &read_only, &event("x")).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    expect_error(
+        app.agent(Some(&read_only), "log_error", event("x")).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 }
 
 #[sqlx::test(migrator = "app::MIGRATOR")]
@@ -211,9 +355,20 @@ async fn tenants_never_share_groups(pool: PgPool) {
     let app = spawn_app(pool).await;
     let a = setup(&app, "alpha", "ingest").await;
     let b = setup(&app, "beta", "ingest").await;
-    let ra: Value = rest_log(&app, &a, &event("boom")).await.json().await.unwrap();
-    let rb: Value = rest_log(&app, &b, &event("boom")).await.json().await.unwrap();
+    let ra: Value = rest_log(&app, &a, &event("boom"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rb: Value = rest_log(&app, &b, &event("boom"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ra["is_new_group"], true);
-    assert_eq!(rb["is_new_group"], true, "the same error in another tenant is its own group");
+    assert_eq!(
+        rb["is_new_group"], true,
+        "the same error in another tenant is its own group"
+    );
     assert_ne!(ra["group_id"], rb["group_id"]);
 }

@@ -5,7 +5,10 @@ pub mod model;
 #[cfg(feature = "ssr")]
 pub mod pure;
 #[cfg(feature = "ssr")]
+pub mod read;
+#[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod view;
 #[cfg(feature = "ssr")]
 pub mod writer;
 
@@ -78,4 +81,118 @@ pub async fn log_error(
 pub async fn log_errors(events: Vec<Value>) -> Result<BatchResult, AppError> {
     let key = crate::api_keys::ssr::authenticate().await?;
     ssr::log_batch(&crate::state::app_state(), &key, events).await
+}
+
+/// Lists groups with filters, sort and keyset pagination (scope `read`). Every argument is
+/// optional; see [`view::ListQuery`].
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api/v1", endpoint = "list_errors", input = server_fn::codec::Json)]
+pub async fn list_errors(
+    severity: Option<String>,
+    status: Option<String>,
+    resolved: Option<bool>,
+    service: Option<String>,
+    agent: Option<String>,
+    category: Option<String>,
+    q: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    sort: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+) -> Result<view::ErrorList, AppError> {
+    let query = view::ListQuery {
+        severity,
+        status,
+        resolved,
+        service,
+        agent,
+        category,
+        q,
+        since,
+        until,
+        sort,
+        limit,
+        cursor,
+    };
+    let key = crate::api_keys::ssr::authenticate().await?;
+    read::list(
+        &crate::state::pool(),
+        key.require(crate::api_keys::Scope::Read)?,
+        &query,
+    )
+    .await
+}
+
+/// One group with its latest event, recent events and activity (scope `read`).
+#[server(prefix = "/api/v1", endpoint = "get_error", input = server_fn::codec::Json)]
+pub async fn get_error(id: i64) -> Result<view::ErrorDetail, AppError> {
+    let key = crate::api_keys::ssr::authenticate().await?;
+    read::detail(
+        &crate::state::pool(),
+        key.require(crate::api_keys::Scope::Read)?,
+        id,
+    )
+    .await
+}
+
+/// Resolves a group with notes; the key is recorded as the actor (scope `write`).
+#[server(prefix = "/api/v1", endpoint = "resolve_error", input = server_fn::codec::Json)]
+pub async fn resolve_error(
+    id: i64,
+    resolution_notes: Option<String>,
+) -> Result<view::ErrorGroup, AppError> {
+    let key = crate::api_keys::ssr::authenticate().await?;
+    let tenant = key.require(crate::api_keys::Scope::Write)?;
+    read::resolve(
+        &crate::state::pool(),
+        tenant,
+        id,
+        resolution_notes.as_deref(),
+        &key.actor(),
+    )
+    .await
+}
+
+/// The most frequent groups of the last `hours` (scope `read`).
+#[server(prefix = "/api/v1", endpoint = "get_top_errors", input = server_fn::codec::Json)]
+pub async fn get_top_errors(
+    limit: Option<i64>,
+    hours: Option<i64>,
+) -> Result<Vec<view::TopError>, AppError> {
+    let key = crate::api_keys::ssr::authenticate().await?;
+    read::top(
+        &crate::state::pool(),
+        key.require(crate::api_keys::Scope::Read)?,
+        limit,
+        hours,
+    )
+    .await
+}
+
+/// The groups one agent reported in the last `hours` (scope `read`).
+#[server(prefix = "/api/v1", endpoint = "get_agent_errors", input = server_fn::codec::Json)]
+pub async fn get_agent_errors(
+    agent: String,
+    hours: Option<i64>,
+) -> Result<Vec<view::TopError>, AppError> {
+    let key = crate::api_keys::ssr::authenticate().await?;
+    read::agent_errors(
+        &crate::state::pool(),
+        key.require(crate::api_keys::Scope::Read)?,
+        &agent,
+        hours,
+    )
+    .await
+}
+
+/// Totals, unresolved by severity, error-rate trend, agents and top categories (scope `read`).
+#[server(prefix = "/api/v1", endpoint = "get_system_health", input = server_fn::codec::Json)]
+pub async fn get_system_health() -> Result<view::SystemHealth, AppError> {
+    let key = crate::api_keys::ssr::authenticate().await?;
+    read::health(
+        &crate::state::pool(),
+        key.require(crate::api_keys::Scope::Read)?,
+    )
+    .await
 }
