@@ -200,7 +200,7 @@ mod normalize {
                 None => classify(&error_type, &self.message),
             };
             let mut details = self.details.filter(|d| !d.is_null());
-            if let Some(d) = &details {
+            if let Some(d) = details.as_mut() {
                 if serde_json::to_vec(d).map(|b| b.len()).unwrap_or(usize::MAX) > MAX_DETAILS_BYTES
                 {
                     return Err(AppError::invalid(
@@ -208,8 +208,6 @@ mod normalize {
                         format!("must be at most {} KiB", MAX_DETAILS_BYTES / 1024),
                     ));
                 }
-            }
-            if let Some(d) = details.as_mut() {
                 scrub_json(d);
             }
             let stack_trace = match self.stack_trace.filter(|s| !s.trim().is_empty()) {
