@@ -372,3 +372,50 @@ async fn tenants_never_share_groups(pool: PgPool) {
     );
     assert_ne!(ra["group_id"], rb["group_id"]);
 }
+
+#[sqlx::test(migrator = "app::MIGRATOR")]
+async fn a_full_queue_answers_429_and_loses_nothing_it_acknowledged(pool: PgPool) {
+    let settings = app::state::Settings {
+        ingest_queue: 1,
+        ..Default::default()
+    };
+    let app = common::spawn_app_with(pool, settings).await;
+    let key = setup(&app, "acme", "ingest").await;
+    // Hold the groups table so the writer blocks inside its first batch.
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE error_groups IN EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+
+    let send = |message: String| {
+        let url = app.url("/api/errors/log");
+        let key = key.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&event(&message))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    let in_writer = send("first".into());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let queued = send("second".into());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let refused = send("third".into()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().get("retry-after").is_some());
+    expect_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    blocker.rollback().await.unwrap();
+    assert_eq!(in_writer.await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(queued.await.unwrap().status(), StatusCode::CREATED);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM error_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 2, "both acknowledged events are stored");
+}
