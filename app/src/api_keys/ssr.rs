@@ -8,6 +8,9 @@ use rand::distributions::{Alphanumeric, DistString};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{PgExecutor, PgPool};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 /// Every key starts with this, so leaked keys are easy to recognise and scrub.
 pub const KEY_PREFIX: &str = "flt_";
@@ -167,17 +170,23 @@ pub async fn revoke(pool: &PgPool, tenant_id: i64, id: i64, actor: &str) -> Resu
     )
     .await?;
     tx.commit().await?;
+    forget(tenant_id, id);
     Ok(())
 }
 
-/// Looks up a presented key: 401 when unknown or revoked. Marks it used (at most every 30 s).
+/// Looks up a presented key (cached for [`CACHE_TTL`]): 401 when unknown or revoked. Marks it
+/// used (at most every 30 s).
 pub async fn verify(pool: &PgPool, secret: &str) -> Result<ApiKeyContext, AppError> {
     if !secret.starts_with(KEY_PREFIX) || secret.len() > 200 {
         return Err(AppError::Unauthorized("invalid API key".into()));
     }
+    let hash = hash_key(secret);
+    if let Some(ctx) = cached(&hash) {
+        return Ok(ctx);
+    }
     let row = sqlx::query!(
         "SELECT tenant_id, id, name, scopes, revoked_at, last_used_at FROM api_keys WHERE key_hash = $1",
-        hash_key(secret)
+        hash
     )
     .fetch_optional(pool)
     .await?
@@ -199,12 +208,49 @@ pub async fn verify(pool: &PgPool, secret: &str) -> Result<ApiKeyContext, AppErr
         .execute(pool)
         .await?;
     }
-    Ok(ApiKeyContext {
+    let ctx = ApiKeyContext {
         tenant_id: row.tenant_id,
         key_id: row.id,
         name: row.name,
         scopes: scopes_from_db(row.scopes),
-    })
+    };
+    remember(hash, &ctx);
+    Ok(ctx)
+}
+
+/// Keys verified recently, by hash, so the ingest path does not query the key table on every
+/// request. A revocation takes effect at once on the replica that revoked the key and within
+/// [`CACHE_TTL`] on the others.
+static VERIFIED: LazyLock<Mutex<HashMap<String, (ApiKeyContext, Instant)>>> =
+    LazyLock::new(Default::default);
+/// How long a verified key is trusted without asking the database again.
+pub const CACHE_TTL: Duration = Duration::from_secs(10);
+const CACHE_MAX: usize = 10_000;
+
+fn cached(hash: &str) -> Option<ApiKeyContext> {
+    let cache = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
+    cache
+        .get(hash)
+        .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+        .map(|(ctx, _)| ctx.clone())
+}
+
+fn remember(hash: String, ctx: &ApiKeyContext) {
+    let mut cache = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= CACHE_MAX {
+        cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+    }
+    cache.insert(hash, (ctx.clone(), Instant::now()));
+}
+
+fn forget(tenant_id: i64, key_id: i64) {
+    VERIFIED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|_, (ctx, _)| !(ctx.tenant_id == tenant_id && ctx.key_id == key_id));
 }
 
 /// Extracts the key from `Authorization: Bearer <key>`.
