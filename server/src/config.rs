@@ -118,6 +118,9 @@ pub struct ServeArgs {
     /// Ingest requests queued before new ones are answered 429.
     #[arg(long, env = "FAULTLINE_INGEST_QUEUE", default_value_t = 4096)]
     pub ingest_queue: usize,
+    /// Agents silent for longer than this many seconds show as offline.
+    #[arg(long, env = "FAULTLINE_AGENT_OFFLINE_SECS", default_value_t = 120)]
+    pub agent_offline_secs: i64,
     /// Directory holding the built site (pkg/ with WASM, JS, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -137,6 +140,7 @@ impl ServeArgs {
             login_window_secs: self.login_window_secs,
             max_body_bytes: self.max_body_bytes,
             ingest_queue: self.ingest_queue,
+            agent_offline_secs: self.agent_offline_secs,
         }
     }
 }

@@ -190,9 +190,11 @@ pub async fn get_agent_errors(
 #[server(prefix = "/api/v1", endpoint = "get_system_health", input = server_fn::codec::Json)]
 pub async fn get_system_health() -> Result<view::SystemHealth, AppError> {
     let key = crate::api_keys::ssr::authenticate().await?;
+    let state = crate::state::app_state();
     read::health(
-        &crate::state::pool(),
+        &state.pool,
         key.require(crate::api_keys::Scope::Read)?,
+        state.settings.agent_offline_secs,
     )
     .await
 }

@@ -6,8 +6,6 @@ use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
-/// Agents silent for longer than this show as offline.
-pub const OFFLINE_AFTER_SECS: i64 = 120;
 const MAX_NOTES_CHARS: usize = 10_000;
 
 struct GroupRow {
@@ -443,7 +441,12 @@ pub async fn agent_errors(
 }
 
 /// Totals, unresolved by severity, the error rate trend, agents and top categories.
-pub async fn health(pool: &PgPool, tenant: i64) -> Result<SystemHealth, AppError> {
+/// Agents silent for longer than `offline_after_secs` count as offline.
+pub async fn health(
+    pool: &PgPool,
+    tenant: i64,
+    offline_after_secs: i64,
+) -> Result<SystemHealth, AppError> {
     let t = sqlx::query!(
         r#"SELECT count(*) AS "groups!", COALESCE(sum(occurrences), 0)::int8 AS "events!",
                   count(*) FILTER (WHERE status <> 'resolved' AND status <> 'ignored') AS "unresolved!",
@@ -469,7 +472,7 @@ pub async fn health(pool: &PgPool, tenant: i64) -> Result<SystemHealth, AppError
                   count(*) FILTER (WHERE last_heartbeat_at < now() - make_interval(secs => $2)) AS "offline!"
            FROM agents WHERE tenant_id = $1"#,
         tenant,
-        OFFLINE_AFTER_SECS as f64
+        offline_after_secs as f64
     )
     .fetch_one(pool)
     .await?;
