@@ -419,3 +419,19 @@ async fn a_full_queue_answers_429_and_loses_nothing_it_acknowledged(pool: PgPool
         .unwrap();
     assert_eq!(events, 2, "both acknowledged events are stored");
 }
+
+#[sqlx::test(migrator = "app::MIGRATOR")]
+async fn nul_characters_cannot_fail_a_batch(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = setup(&app, "acme", "ingest").await;
+    let mut body = event("bad\u{0}byte");
+    body["details"] = json!({ "k\u{0}ey": ["v\u{0}al"] });
+    body["tags"] = json!({ "t": "x\u{0}y" });
+    let res = rest_log(&app, &key, &body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let stored: String = sqlx::query_scalar("SELECT message FROM error_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, "bad\u{FFFD}byte");
+}

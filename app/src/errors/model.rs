@@ -178,9 +178,69 @@ mod normalize {
         Ok((!out.is_empty()).then_some(Value::Object(out)))
     }
 
+    /// PostgreSQL text and jsonb cannot hold U+0000: replace it so that one such event can
+    /// never fail the batch it is written with.
+    fn no_nul(s: &mut String) {
+        if s.contains('\0') {
+            *s = s.replace('\0', "\u{FFFD}");
+        }
+    }
+
+    fn no_nul_json(v: &mut Value) {
+        match v {
+            Value::String(s) => no_nul(s),
+            Value::Array(items) => items.iter_mut().for_each(no_nul_json),
+            Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(mut k, v)| {
+                            no_nul(&mut k);
+                            (k, v)
+                        })
+                        .collect();
+                }
+                map.values_mut().for_each(no_nul_json);
+            }
+            _ => {}
+        }
+    }
+
     impl LogErrorInput {
+        fn strip_nul(&mut self) {
+            for s in [
+                &mut self.service,
+                &mut self.severity,
+                &mut self.error_type,
+                &mut self.message,
+            ] {
+                no_nul(s);
+            }
+            for s in [
+                &mut self.stack_trace,
+                &mut self.agent,
+                &mut self.timestamp,
+                &mut self.event_id,
+                &mut self.category,
+                &mut self.environment,
+                &mut self.release,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                no_nul(s);
+            }
+            for v in [&mut self.details, &mut self.tags].into_iter().flatten() {
+                no_nul_json(v);
+            }
+            for s in self.fingerprint.iter_mut().flatten() {
+                no_nul(s);
+            }
+        }
+
         /// Validates, scrubs secrets, classifies and fingerprints. `now` is the receive time.
-        pub fn normalize(self, now: DateTime<Utc>) -> Result<NormalizedEvent, AppError> {
+        pub fn normalize(mut self, now: DateTime<Utc>) -> Result<NormalizedEvent, AppError> {
+            self.strip_nul();
             let service = required_name("service", &self.service)?;
             let error_type = required_name("error_type", &self.error_type)?;
             let severity = parse_severity(&self.severity)

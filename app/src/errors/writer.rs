@@ -85,26 +85,40 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
             .iter()
             .flat_map(|j| j.events.iter().map(move |e| (j.tenant_id, e)))
             .collect();
-        let result = write_batch(&pool, &batch).await;
-        let mut offset = 0;
-        match result {
+        match write_batch(&pool, &batch).await {
             Ok(stored) => {
+                let mut offset = 0;
                 for job in jobs {
                     let n = job.events.len();
                     let _ = job.reply.send(Ok(stored[offset..offset + n].to_vec()));
                     offset += n;
                 }
             }
-            Err(e) => {
-                tracing::error!(error = ?e, events = count, "ingest batch failed; nothing was acknowledged");
+            // One request must not sink the others it was batched with: retry each alone.
+            Err(e) if jobs.len() > 1 => {
+                tracing::warn!(error = ?e, requests = jobs.len(), "ingest batch failed; retrying its requests one by one");
+                drop(batch);
                 for job in jobs {
-                    let _ = job.reply.send(Err(AppError::Unavailable(
-                        "storing the events failed; nothing was stored, retry".into(),
-                    )));
+                    let single: Vec<(i64, &NormalizedEvent)> =
+                        job.events.iter().map(|e| (job.tenant_id, e)).collect();
+                    let result = write_batch(&pool, &single).await.map_err(failed);
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                let err = failed(e);
+                for job in jobs {
+                    let _ = job.reply.send(Err(err.clone()));
                 }
             }
         }
     }
+}
+
+/// Logs a failed write; the caller learns that nothing was stored and may retry.
+fn failed(e: sqlx::Error) -> AppError {
+    tracing::error!(error = ?e, "storing events failed; nothing was acknowledged");
+    AppError::Unavailable("storing the events failed; nothing was stored, retry".into())
 }
 
 /// Per-group aggregate of one batch.
