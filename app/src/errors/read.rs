@@ -394,14 +394,12 @@ pub async fn top(
     )
     .fetch_all(pool)
     .await?;
-    let mut out = Vec::with_capacity(recent.len());
-    for r in recent {
-        out.push(TopError {
-            group: group(pool, tenant, r.group_id).await?,
-            recent_occurrences: r.recent,
-        });
-    }
-    Ok(out)
+    with_groups(
+        pool,
+        tenant,
+        recent.into_iter().map(|r| (r.group_id, r.recent)).collect(),
+    )
+    .await
 }
 
 /// Groups an agent reported in the last `hours`, most frequent first; 404 for unknown agents.
@@ -430,14 +428,46 @@ pub async fn agent_errors(
     )
     .fetch_all(pool)
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(TopError {
-            group: group(pool, tenant, r.group_id).await?,
-            recent_occurrences: r.recent,
-        });
-    }
-    Ok(out)
+    with_groups(
+        pool,
+        tenant,
+        rows.into_iter().map(|r| (r.group_id, r.recent)).collect(),
+    )
+    .await
+}
+
+/// Loads the groups of `counts` (group id, recent count) in one query, keeping their order.
+async fn with_groups(
+    pool: &PgPool,
+    tenant: i64,
+    counts: Vec<(i64, i64)>,
+) -> Result<Vec<TopError>, AppError> {
+    let ids: Vec<i64> = counts.iter().map(|(id, _)| *id).collect();
+    let mut groups: std::collections::HashMap<i64, ErrorGroup> = sqlx::query_as!(
+        GroupRow,
+        r#"SELECT g.id, g.fingerprint, g.service, g.error_type, g.category, g.severity, g.title, g.first_seen,
+                  g.last_seen, g.occurrences, g.status, g.resolved_at, g.resolved_by, g.resolution_notes,
+                  a.name AS "agent?", g.auto_fix_attempted, g.auto_fix_successful
+           FROM error_groups g
+           LEFT JOIN agents a ON a.tenant_id = g.tenant_id AND a.id = g.last_agent_id
+           WHERE g.tenant_id = $1 AND g.id = ANY($2)"#,
+        tenant,
+        &ids
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, ErrorGroup::from(r)))
+    .collect();
+    Ok(counts
+        .into_iter()
+        .filter_map(|(id, recent)| {
+            groups.remove(&id).map(|group| TopError {
+                group,
+                recent_occurrences: recent,
+            })
+        })
+        .collect())
 }
 
 /// Totals, unresolved by severity, the error rate trend, agents and top categories.
