@@ -4,10 +4,12 @@
 //! cargo xtask run           install what is missing, start PostgreSQL, build (release), serve
 //! cargo xtask test          fmt, clippy, unit/integration tests, debug build, Playwright e2e
 //! cargo xtask sqlx-prepare  regenerate .sqlx/ (offline query data) from migrations/
+//! cargo xtask bench ingest  ingestion benchmark (release build, private PostgreSQL)
 //! cargo xtask pg            start the private PostgreSQL; print its DATABASE_URL
 //! cargo xtask pg-stop       stop the private PostgreSQL
 //! ```
 
+mod bench;
 mod install;
 mod pg;
 mod prepare;
@@ -32,6 +34,11 @@ commands:
                 then the Playwright tests in end2end/ against a fresh server and database.
   sqlx-prepare  Regenerate .sqlx/ (the query data offline builds check against) from
                 migrations/, without sqlx-cli.
+  bench ingest [--seconds N] [--smoke]
+                Ingestion benchmark: release build, private PostgreSQL, a fresh database and
+                server, then a load generator (N seconds per phase, default 20); prints
+                events/s, latency percentiles, peak server RSS and the COPY baseline
+                (docs/BENCHMARKS.md). --smoke: debug build, ~2 s phases (CI).
   pg            Start (or reuse) the private PostgreSQL in target/faultline-pg and print
                 DATABASE_URL=… for its `faultline` database; it keeps running.
   pg-stop       Stop the private PostgreSQL.
@@ -50,6 +57,7 @@ fn main() -> ExitCode {
         Some("run") if args.len() == 1 => with_signals(|| run::run(&root)),
         Some("test") if args.len() == 1 => with_signals(|| test::test(&root)),
         Some("sqlx-prepare") if args.len() == 1 => with_signals(|| prepare::sqlx_prepare(&root)),
+        Some("bench") => with_signals(|| bench::bench(&root, &args[1..])),
         Some("pg") if args.len() == 1 => {
             util::progress_to_stderr();
             pg_start(&root)

@@ -87,6 +87,11 @@ pub fn test(root: &Path) -> Result<ExitCode> {
     check(command("cargo", root).args(["leptos", "build"]))?;
 
     let outcome = end2end(root, &server)?;
+    // Keeps `cargo xtask bench ingest` working; a measurement is not a test, so only a smoke.
+    let bench = outcome.ok().then(|| {
+        step("bench ingest (2 s smoke)");
+        crate::bench::smoke(root, &server, &rustflags)
+    });
     // Stop PostgreSQL now so that the summary lines come last.
     drop(guard);
     say(format_args!(
@@ -97,12 +102,16 @@ pub fn test(root: &Path) -> Result<ExitCode> {
     if !outcome.ok() {
         return Ok(ExitCode::from(if interrupted() { 130 } else { 1 }));
     }
+    if let Some(Err(e)) = bench {
+        step(format!("error: bench ingest smoke: {e}"));
+        return Ok(ExitCode::from(if interrupted() { 130 } else { 1 }));
+    }
     step("all checks passed");
     Ok(ExitCode::SUCCESS)
 }
 
 /// The RUSTFLAGS cargo-leptos 0.3.10 uses for debug builds: the user's, plus erase_components.
-fn leptos_debug_rustflags() -> String {
+pub(crate) fn leptos_debug_rustflags() -> String {
     match env_var("RUSTFLAGS") {
         Some(flags) => format!("{} --cfg erase_components", flags.trim()),
         None => "--cfg erase_components".to_string(),

@@ -137,6 +137,11 @@ async fn write_batch(
     batch: &[(i64, &NormalizedEvent)],
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // A generic cached plan for the batch lookups below can cross-join whole tables
+    // (measured: 3 s instead of 4 ms for one batch); plan each statement for its values.
+    sqlx::query!("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(&mut *tx)
+        .await?;
 
     // 1. Retries: events whose id is already stored are answered from the stored row.
     let (t_ids, e_ids): (Vec<i64>, Vec<uuid::Uuid>) =

@@ -1,0 +1,339 @@
+//! `cargo xtask bench ingest [--seconds N] [--smoke]`: the ingestion benchmark.
+//!
+//! Builds the server and the load generator (`server/examples/ingest_bench.rs`), starts a
+//! private PostgreSQL with normal durability, a fresh database and `faultline serve` on a free
+//! port, runs the load generator against it, then stops the server and drops the database.
+//! Release build by default; `--smoke` (what `cargo xtask test` runs) uses the debug build and
+//! runs every phase for ~2 s at low load, only to prove it still works.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitCode, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::bail;
+use crate::pg::{Guard, Server, Source, Tuning};
+use crate::util::{
+    Context, Result, addr_free, capture, check, command, describe_status, exit_code, free_port,
+    http_status, interrupted, rel, spawn, step, tail, target_dir, tee, terminate,
+};
+
+const SERVER_LOG: &str = "target/bench-server.log";
+const REPORT: &str = "target/bench-ingest.txt";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const USAGE: &str = "usage: cargo xtask bench ingest [--seconds N] [--smoke]";
+
+/// What to run.
+struct Options {
+    seconds: Option<u32>,
+    smoke: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        seconds: None,
+        smoke: false,
+    };
+    let mut args = args.iter();
+    match args.next().map(String::as_str) {
+        Some("ingest") => {}
+        _ => bail!("{USAGE}"),
+    }
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--smoke" => options.smoke = true,
+            "--seconds" => {
+                let value = args.next().map(String::as_str).unwrap_or_default();
+                match value.parse::<u32>() {
+                    Ok(n) if (1..=3600).contains(&n) => options.seconds = Some(n),
+                    _ => bail!("--seconds wants a whole number of seconds (1–3600)\n{USAGE}"),
+                }
+            }
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
+
+/// `cargo xtask bench …`.
+pub fn bench(root: &Path, args: &[String]) -> Result<ExitCode> {
+    let options = match parse(args) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let source = Source::detect()?;
+    let rustflags = options.smoke.then(crate::test::leptos_debug_rustflags);
+    let binaries = build(root, !options.smoke, rustflags.as_deref())?;
+    let mut guard = Guard::default();
+    let (_, server) = source.connect(root, Tuning::Durable, &mut guard, None)?;
+    let status = run(root, &server, &binaries, &options)?;
+    drop(guard);
+    Ok(ExitCode::from(status))
+}
+
+/// The 2-second smoke run inside `cargo xtask test`, on its database server and its debug
+/// build flags. Fails when the load generator reports an error.
+pub fn smoke(root: &Path, server: &Server, rustflags: &str) -> Result<()> {
+    let binaries = build(root, false, Some(rustflags))?;
+    let options = Options {
+        seconds: None,
+        smoke: true,
+    };
+    match run(root, server, &binaries, &options)? {
+        0 => Ok(()),
+        code => bail!("the ingest benchmark smoke run failed (exit code {code})"),
+    }
+}
+
+struct Binaries {
+    server: PathBuf,
+    bench: PathBuf,
+}
+
+/// Builds the server binary, then the load generator. Plain cargo, not cargo-leptos: the
+/// benchmark serves no pages. Two cargo calls, because building the example activates the
+/// server's dev-dependencies, whose features would otherwise be unified into the binary too:
+/// apart, the binary is the one `cargo leptos build` makes and its artifacts are reused
+/// (LEPTOS_OUTPUT_NAME is what cargo-leptos sets; leptos reads it at compile time).
+fn build(root: &Path, release: bool, rustflags: Option<&str>) -> Result<Binaries> {
+    let profile = if release { " --release" } else { "" };
+    for target in [["--bin", "faultline"], ["--example", "ingest_bench"]] {
+        let mut cargo = command("cargo", root);
+        cargo.arg("build");
+        if release {
+            cargo.arg("--release");
+        }
+        cargo
+            .args(["-p", "server"])
+            .args(target)
+            .env("LEPTOS_OUTPUT_NAME", "faultline");
+        if let Some(flags) = rustflags {
+            cargo.env("RUSTFLAGS", flags);
+        }
+        step(format!(
+            "building: cargo build{profile} -p server {}",
+            target.join(" ")
+        ));
+        check(&mut cargo)?;
+    }
+    let dir = target_dir(root).join(if release { "release" } else { "debug" });
+    let binaries = Binaries {
+        server: dir.join("faultline"),
+        bench: dir.join("examples/ingest_bench"),
+    };
+    for path in [&binaries.server, &binaries.bench] {
+        if !path.is_file() {
+            bail!("{} is missing after the build", path.display());
+        }
+    }
+    Ok(binaries)
+}
+
+/// A fresh database and server, the load generator against them, and the cleanup. Returns
+/// the load generator's exit code.
+fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Result<u8> {
+    let database = format!("faultline_bench_{}", std::process::id());
+    db.drop_database(&database)?;
+    db.create_database(&database)?;
+    let mut session = Session {
+        db,
+        database: database.clone(),
+        server: None,
+    };
+    let url = db.url_for(&database);
+
+    let admin = |args: &[&str]| -> Result<String> {
+        let mut cmd = command(&binaries.server, root);
+        cmd.args(args)
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "warn");
+        capture(&mut cmd)
+    };
+    step(format!(
+        "fresh database {database}: migrate, tenant `bench`, an ingest key"
+    ));
+    admin(&["migrate"])?;
+    admin(&["create-tenant", "--slug", "bench", "--name", "Bench"])?;
+    let key = admin(&[
+        "create-api-key",
+        "--tenant",
+        "bench",
+        "--name",
+        "bench",
+        "--scopes",
+        "ingest,read",
+    ])?
+    .trim()
+    .to_string();
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        bail!("`faultline create-api-key` printed no key");
+    }
+
+    let port = free_port()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    if !addr_free(addr) {
+        bail!("{addr} was taken right after it was picked; run again");
+    }
+    let log_path = root.join(SERVER_LOG);
+    let log = File::create(&log_path).context(|| format!("creating {}", log_path.display()))?;
+    let log_err = log
+        .try_clone()
+        .context(|| format!("opening {}", log_path.display()))?;
+    step(format!(
+        "serving {} on http://{addr} (RUST_LOG=warn, log {SERVER_LOG})",
+        rel(root, &binaries.server)
+    ));
+    let mut serve = command(&binaries.server, root);
+    serve
+        .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("FAULTLINE_BIND", addr.to_string())
+        .env("FAULTLINE_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .env(
+            "FAULTLINE_ADMIN_PASSWORD",
+            format!("bench-admin-{}-{port}", std::process::id()),
+        )
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    let server = session.server.insert(spawn(&mut serve)?);
+    let pid = server.id();
+    wait_ready(addr, server, &log_path)?;
+
+    let mut bench = command(&binaries.bench, root);
+    bench
+        .arg("--base-url")
+        .arg(format!("http://{addr}"))
+        .arg("--server-pid")
+        .arg(pid.to_string())
+        // Through the environment, so the key and URL stay out of process listings.
+        .env("FAULTLINE_BENCH_KEY", &key)
+        .env("DATABASE_URL", &url)
+        .stdin(Stdio::null());
+    if let Some(seconds) = options.seconds {
+        bench.arg("--seconds").arg(seconds.to_string());
+    }
+    if options.smoke {
+        bench.arg("--smoke");
+    }
+    step(format!(
+        "running {}{}",
+        rel(root, &binaries.bench),
+        if options.smoke {
+            " --smoke (~10 s)"
+        } else {
+            " (4 phases + warm-up, about 2 minutes)"
+        }
+    ));
+    let started = Instant::now();
+    let (status, output) = tee(&mut bench)?;
+    if let Some(mut server) = session.server.take() {
+        if let Ok(Some(exited)) = server.try_wait() {
+            step(format!(
+                "error: the server exited during the benchmark ({})",
+                describe_status(exited)
+            ));
+        }
+        terminate(&mut server, Duration::from_secs(10));
+    }
+    drop(session);
+
+    let report = root.join(REPORT);
+    if let Err(e) = std::fs::write(&report, &output) {
+        step(format!("could not save the report to {REPORT}: {e}"));
+    } else {
+        step(format!(
+            "report saved to {REPORT} ({} s)",
+            started.elapsed().as_secs()
+        ));
+    }
+    if !status.success() {
+        eprintln!(
+            "--- last lines of {SERVER_LOG} ---\n{}\n---",
+            tail(&log_path, 30)
+        );
+        step(format!(
+            "error: the load generator failed ({}{})",
+            describe_status(status),
+            if interrupted() { ", interrupted" } else { "" }
+        ));
+    }
+    Ok(exit_code(status))
+}
+
+/// The benchmark's server and database, cleaned up on every path out.
+struct Session<'a> {
+    db: &'a Server,
+    database: String,
+    server: Option<Child>,
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            terminate(&mut server, Duration::from_secs(10));
+        }
+        if let Err(e) = self.db.drop_database(&self.database) {
+            eprintln!(
+                "xtask: error: dropping the benchmark database {}: {e}",
+                self.database
+            );
+        }
+    }
+}
+
+/// Polls `GET /ready` until it answers 200.
+fn wait_ready(addr: SocketAddr, server: &mut Child, log: &Path) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = server.try_wait() {
+            bail!(
+                "the server exited before it was ready ({}):\n--- {SERVER_LOG} ---\n{}\n---",
+                describe_status(status),
+                tail(log, 60)
+            );
+        }
+        if http_status(addr, "/ready") == Some(200) {
+            return Ok(());
+        }
+        if interrupted() {
+            bail!("interrupted");
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the server did not answer GET /ready with 200 within {} s:\n--- {SERVER_LOG} ---\n{}\n---",
+                READY_TIMEOUT.as_secs(),
+                tail(log, 60)
+            );
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_the_command_line() {
+        let o = parse(&args(&["ingest"])).unwrap();
+        assert_eq!((o.seconds, o.smoke), (None, false));
+        let o = parse(&args(&["ingest", "--seconds", "5", "--smoke"])).unwrap();
+        assert_eq!((o.seconds, o.smoke), (Some(5), true));
+        assert!(parse(&args(&[])).is_err());
+        assert!(parse(&args(&["egress"])).is_err());
+        assert!(parse(&args(&["ingest", "--seconds"])).is_err());
+        assert!(parse(&args(&["ingest", "--seconds", "0"])).is_err());
+        assert!(parse(&args(&["ingest", "--fast"])).is_err());
+    }
+}
