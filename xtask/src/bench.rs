@@ -9,20 +9,19 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitCode, Stdio};
-use std::thread;
+use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::bail;
 use crate::pg::{Guard, Server, Source, Tuning};
+use crate::served::{ServedDatabase, wait_ready};
 use crate::util::{
     Context, Result, addr_free, capture, check, command, describe_status, exit_code, free_port,
-    http_status, interrupted, rel, spawn, step, tail, target_dir, tee, terminate,
+    interrupted, rel, spawn, step, tail, target_dir, tee, terminate,
 };
 
 const SERVER_LOG: &str = "target/bench-server.log";
 const REPORT: &str = "target/bench-ingest.txt";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const USAGE: &str = "usage: cargo xtask bench ingest [--seconds N] [--smoke]";
 
 /// What to run.
@@ -140,10 +139,11 @@ fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Resu
     let database = format!("faultline_bench_{}", std::process::id());
     db.drop_database(&database)?;
     db.create_database(&database)?;
-    let mut session = Session {
+    let mut session = ServedDatabase {
         db,
         database: database.clone(),
         server: None,
+        purpose: "benchmark",
     };
     let url = db.url_for(&database);
 
@@ -265,55 +265,6 @@ fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Resu
         ));
     }
     Ok(exit_code(status))
-}
-
-/// The benchmark's server and database, cleaned up on every path out.
-struct Session<'a> {
-    db: &'a Server,
-    database: String,
-    server: Option<Child>,
-}
-
-impl Drop for Session<'_> {
-    fn drop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            terminate(&mut server, Duration::from_secs(10));
-        }
-        if let Err(e) = self.db.drop_database(&self.database) {
-            eprintln!(
-                "xtask: error: dropping the benchmark database {}: {e}",
-                self.database
-            );
-        }
-    }
-}
-
-/// Polls `GET /ready` until it answers 200.
-fn wait_ready(addr: SocketAddr, server: &mut Child, log: &Path) -> Result<()> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Ok(Some(status)) = server.try_wait() {
-            bail!(
-                "the server exited before it was ready ({}):\n--- {SERVER_LOG} ---\n{}\n---",
-                describe_status(status),
-                tail(log, 60)
-            );
-        }
-        if http_status(addr, "/ready") == Some(200) {
-            return Ok(());
-        }
-        if interrupted() {
-            bail!("interrupted");
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "the server did not answer GET /ready with 200 within {} s:\n--- {SERVER_LOG} ---\n{}\n---",
-                READY_TIMEOUT.as_secs(),
-                tail(log, 60)
-            );
-        }
-        thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod install;
 mod pg;
 mod prepare;
 mod run;
+mod served;
 mod test;
 mod util;
 

@@ -4,21 +4,19 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ExitCode, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{ExitCode, ExitStatus, Stdio};
 
 use crate::bail;
 use crate::install;
 use crate::pg::{Guard, Server, Source, Tuning};
+use crate::served::{ServedDatabase, wait_ready};
 use crate::util::{
-    Context, Result, addr_free, check, command, describe_status, env_var, free_port, http_status,
-    interrupted, rel, say, spawn, step, strip_ansi, tail, target_dir, tee, terminate,
+    Context, Result, addr_free, check, command, describe_status, env_var, free_port, interrupted,
+    rel, say, spawn, step, strip_ansi, tail, target_dir, tee,
 };
 
 pub const E2E_ADMIN_EMAIL: &str = "admin@faultline.local";
 pub const E2E_ADMIN_PASSWORD: &str = "e2e-admin-password";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const SERVER_LOG: &str = "target/e2e-server.log";
 
 pub fn test(root: &Path) -> Result<ExitCode> {
@@ -172,10 +170,11 @@ fn end2end(root: &Path, db: &Server) -> Result<Outcome> {
     ));
     db.drop_database(&database)?;
     db.create_database(&database)?;
-    let mut run = E2eRun {
+    let mut run = ServedDatabase {
         db,
         database: database.clone(),
         server: None,
+        purpose: "e2e",
     };
 
     let log = File::create(&log_path).context(|| format!("creating {}", log_path.display()))?;
@@ -234,55 +233,6 @@ fn end2end(root: &Path, db: &Server) -> Result<Outcome> {
         ));
     }
     Ok(outcome)
-}
-
-/// The e2e server and database, cleaned up on every path out.
-struct E2eRun<'a> {
-    db: &'a Server,
-    database: String,
-    server: Option<Child>,
-}
-
-impl Drop for E2eRun<'_> {
-    fn drop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            terminate(&mut server, Duration::from_secs(10));
-        }
-        if let Err(e) = self.db.drop_database(&self.database) {
-            eprintln!(
-                "xtask: error: dropping the e2e database {}: {e}",
-                self.database
-            );
-        }
-    }
-}
-
-/// Polls `GET /ready` until it answers 200.
-fn wait_ready(addr: SocketAddr, server: &mut Child, log: &Path) -> Result<()> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Ok(Some(status)) = server.try_wait() {
-            bail!(
-                "the server exited before it was ready ({}):\n--- {SERVER_LOG} ---\n{}\n---",
-                describe_status(status),
-                tail(log, 60)
-            );
-        }
-        if http_status(addr, "/ready") == Some(200) {
-            return Ok(());
-        }
-        if interrupted() {
-            bail!("interrupted");
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "the server did not answer GET /ready with 200 within {} s:\n--- {SERVER_LOG} ---\n{}\n---",
-                READY_TIMEOUT.as_secs(),
-                tail(log, 60)
-            );
-        }
-        thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// Counts from Playwright's list (or line) reporter output.
