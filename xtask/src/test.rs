@@ -57,7 +57,10 @@ pub fn test(root: &Path) -> Result<ExitCode> {
                 "-D",
                 "warnings",
             ])
-            .env("RUSTFLAGS", &rustflags),
+            .env("RUSTFLAGS", &rustflags)
+            // What cargo-leptos sets; leptos reads it at compile time, so the same value lets
+            // clippy, the tests and `cargo leptos build` share their compiled crates.
+            .env("LEPTOS_OUTPUT_NAME", "faultline"),
     )?;
 
     step(format!(
@@ -78,6 +81,9 @@ pub fn test(root: &Path) -> Result<ExitCode> {
                 "app/ssr",
             ])
             .env("RUSTFLAGS", &rustflags)
+            // What cargo-leptos sets; leptos reads it at compile time, so the same value lets
+            // clippy, the tests and `cargo leptos build` share their compiled crates.
+            .env("LEPTOS_OUTPUT_NAME", "faultline")
             .env("DATABASE_URL", &database_url),
     )?;
 
