@@ -89,22 +89,10 @@ pub async fn create_tenant(pool: &PgPool, slug: &str, name: &str) -> anyhow::Res
     let slug = app::tenants::parse_slug(slug).map_err(cli_error)?;
     let name = app::tenants::parse_name("name", name).map_err(cli_error)?;
     let mut tx = pool.begin().await?;
-    let id = app::tenants::ssr::insert(&mut *tx, &slug, &name)
+    let details = serde_json::json!({ "slug": slug, "name": name });
+    let id = app::tenants::ssr::insert(&mut tx, &slug, &name, CLI_ACTOR, details)
         .await
         .map_err(cli_error)?;
-    app::audit::ssr::record(
-        &mut *tx,
-        app::audit::ssr::Entry {
-            tenant_id: id,
-            actor: CLI_ACTOR,
-            action: "tenant.create",
-            target_type: "tenant",
-            target_id: id.to_string(),
-            details: serde_json::json!({ "slug": slug, "name": name }),
-        },
-    )
-    .await
-    .map_err(cli_error)?;
     tx.commit().await?;
     Ok(id)
 }

@@ -59,15 +59,35 @@ pub async fn id_by_slug(db: impl PgExecutor<'_>, slug: &str) -> Result<i64, AppE
         .ok_or_else(|| AppError::not_found("tenant"))
 }
 
-/// Inserts a tenant; 409 when the slug is taken.
-pub async fn insert(db: impl PgExecutor<'_>, slug: &str, name: &str) -> Result<i64, AppError> {
-    Ok(sqlx::query_scalar!(
+/// Inserts a tenant (slug and name already checked) and audit-logs it with `details`;
+/// 409 when the slug is taken. Call it inside the caller's transaction.
+pub async fn insert(
+    conn: &mut sqlx::PgConnection,
+    slug: &str,
+    name: &str,
+    actor: &str,
+    details: serde_json::Value,
+) -> Result<i64, AppError> {
+    let id = sqlx::query_scalar!(
         "INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id",
         slug,
         name
     )
-    .fetch_one(db)
-    .await?)
+    .fetch_one(&mut *conn)
+    .await?;
+    record(
+        &mut *conn,
+        Entry {
+            tenant_id: id,
+            actor,
+            action: "tenant.create",
+            target_type: "tenant",
+            target_id: id.to_string(),
+            details,
+        },
+    )
+    .await?;
+    Ok(id)
 }
 
 /// Creates the tenant and its first admin in one transaction, audit-logged.
@@ -77,7 +97,8 @@ pub async fn create_with_admin(
     actor: &str,
 ) -> Result<TenantSummary, AppError> {
     let mut tx = pool.begin().await?;
-    let tenant_id = insert(&mut *tx, &new.slug, &new.name).await?;
+    let details = json!({ "slug": new.slug, "name": new.name, "admin": new.admin_email });
+    let tenant_id = insert(&mut tx, &new.slug, &new.name, actor, details).await?;
     let user_id = match user_id_by_email(&mut *tx, &new.admin_email).await? {
         Some(id) => id,
         None => {
@@ -88,18 +109,6 @@ pub async fn create_with_admin(
         }
     };
     upsert_membership(&mut *tx, tenant_id, user_id, Role::Admin).await?;
-    record(
-        &mut *tx,
-        Entry {
-            tenant_id,
-            actor,
-            action: "tenant.create",
-            target_type: "tenant",
-            target_id: tenant_id.to_string(),
-            details: json!({ "slug": new.slug, "name": new.name, "admin": new.admin_email }),
-        },
-    )
-    .await?;
     tx.commit().await?;
     Ok(TenantSummary {
         id: tenant_id,
