@@ -228,7 +228,8 @@ async fn write_batch(
             g.last_agent = e.agent.as_deref();
         }
     }
-    let mut gid: HashMap<(i64, String), (i64, i64, bool)> = HashMap::new();
+    // Keyed by the events' own fingerprints, so the per-event lookups below copy nothing.
+    let mut gid: HashMap<(i64, &str), (i64, i64, bool)> = HashMap::new();
     if !groups.is_empty() {
         let mut cols = GroupColumns::default();
         for ((t, fp), g) in &groups {
@@ -280,6 +281,7 @@ async fn write_batch(
         )
         .fetch_all(&mut *tx)
         .await?;
+        let mut returned = HashMap::new();
         let mut act = (Vec::new(), Vec::new(), Vec::new());
         for r in rows {
             if r.inserted || r.regressed {
@@ -294,10 +296,15 @@ async fn write_batch(
                     .to_owned(),
                 );
             }
-            gid.insert(
+            returned.insert(
                 (r.tenant_id, r.fingerprint),
                 (r.id, r.occurrences, r.inserted),
             );
+        }
+        for &(t, fp) in groups.keys() {
+            if let Some(v) = returned.remove(&(t, fp.to_owned())) {
+                gid.insert((t, fp), v);
+            }
         }
 
         // 4. Activity for new and regressed groups, and a notification for live listeners.
@@ -326,7 +333,7 @@ async fn write_batch(
     if !fresh.is_empty() {
         let mut cols = EventColumns::default();
         for (t, e) in &fresh {
-            let (group, _, _) = gid[&(*t, e.fingerprint.clone())];
+            let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
             cols.tenant.push(*t);
             cols.event_id.push(e.event_id);
             cols.group.push(group);
@@ -367,7 +374,7 @@ async fn write_batch(
         // 6. Hourly counts for charts.
         let mut hourly: BTreeMap<(i64, i64, chrono::DateTime<chrono::Utc>), i64> = BTreeMap::new();
         for (t, e) in &fresh {
-            let (group, _, _) = gid[&(*t, e.fingerprint.clone())];
+            let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
             *hourly
                 .entry((*t, group, hour_of(e.occurred_at)))
                 .or_default() += 1;
@@ -404,7 +411,7 @@ async fn write_batch(
                 occurrences,
             },
             None => {
-                let (group_id, occurrences, inserted) = gid[&(*t, e.fingerprint.clone())];
+                let (group_id, occurrences, inserted) = gid[&(*t, e.fingerprint.as_str())];
                 StoredEvent {
                     event_id: e.event_id,
                     group_id,
