@@ -19,6 +19,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Requests the ingest queue holds before answering 429.
     pub ingest_queue: usize,
+    /// Writer tasks committing events side by side (each owns a share of the groups).
+    pub ingest_writers: usize,
     /// Agents silent for longer than this show as offline.
     pub agent_offline_secs: i64,
 }
@@ -30,6 +32,7 @@ impl Default for Settings {
             login_window_secs: 15 * 60,
             max_body_bytes: 1024 * 1024,
             ingest_queue: 4096,
+            ingest_writers: 2,
             agent_offline_secs: 120,
         }
     }

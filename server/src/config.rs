@@ -118,6 +118,10 @@ pub struct ServeArgs {
     /// Ingest requests queued before new ones are answered 429.
     #[arg(long, env = "FAULTLINE_INGEST_QUEUE", default_value_t = 4096)]
     pub ingest_queue: usize,
+    /// Ingest writer tasks, each committing its own batches on its own connection.
+    #[arg(long, env = "FAULTLINE_INGEST_WRITERS", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub ingest_writers: u16,
     /// Agents silent for longer than this many seconds show as offline.
     #[arg(long, env = "FAULTLINE_AGENT_OFFLINE_SECS", default_value_t = 120)]
     pub agent_offline_secs: i64,
@@ -140,6 +144,7 @@ impl ServeArgs {
             login_window_secs: self.login_window_secs,
             max_body_bytes: self.max_body_bytes,
             ingest_queue: self.ingest_queue,
+            ingest_writers: self.ingest_writers.into(),
             agent_offline_secs: self.agent_offline_secs,
         }
     }

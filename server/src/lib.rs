@@ -25,6 +25,9 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // Not a ping before every use (a round trip per ingest transaction); a connection
+        // that died fails its query, is dropped, and the caller's retry gets a fresh one.
+        .test_before_acquire(false)
         .connect(database_url)
         .await
         .context("connecting to PostgreSQL (check DATABASE_URL)")
@@ -47,7 +50,11 @@ pub fn leptos_options(addr: SocketAddr, site_root: &str) -> LeptosOptions {
 pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) -> AppState {
     AppState {
         leptos_options,
-        ingest: app::errors::writer::IngestHandle::spawn(pool.clone(), settings.ingest_queue),
+        ingest: app::errors::writer::IngestHandle::spawn(
+            pool.clone(),
+            settings.ingest_queue,
+            settings.ingest_writers,
+        ),
         pool,
         settings: Arc::new(settings),
         started_at: Instant::now(),

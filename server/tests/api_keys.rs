@@ -50,12 +50,20 @@ async fn created_keys_authenticate_until_revoked(pool: PgPool) {
     assert_eq!(who["key_name"], "billing-worker");
 
     // The list shows the prefix and that it was used, never the secret.
-    let list: Value = app
-        .call(&admin, "api_keys/list", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    // The last use is recorded off the request path: wait for it (at most 5 s).
+    let mut list: Value = Value::Null;
+    for _ in 0..50 {
+        list = app
+            .call(&admin, "api_keys/list", &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        if list["keys"][0]["last_used_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(
         list["just_created"].is_null(),
         "script calls never keep the secret in the session"

@@ -377,6 +377,7 @@ async fn tenants_never_share_groups(pool: PgPool) {
 async fn a_full_queue_answers_429_and_loses_nothing_it_acknowledged(pool: PgPool) {
     let settings = app::state::Settings {
         ingest_queue: 1,
+        ingest_writers: 1,
         ..Default::default()
     };
     let app = common::spawn_app_with(pool, settings).await;
@@ -434,4 +435,89 @@ async fn nul_characters_cannot_fail_a_batch(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(stored, "bad\u{FFFD}byte");
+}
+
+#[sqlx::test(migrator = "app::MIGRATOR")]
+async fn batches_spanning_writers_mix_retries_and_new_events(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = setup(&app, "acme", "ingest").await;
+    // 40 distinct groups (different error types), so both writers get a share.
+    let item = |i: usize, id: usize| {
+        let mut e = event("quota exceeded");
+        e["error_type"] = json!(format!(
+            "Error{}",
+            ["A", "B", "C", "D", "E", "F", "G", "H"][i % 8]
+        ));
+        e["service"] = json!(format!("svc-{}", i % 5));
+        e["event_id"] = json!(format!("00000000-0000-4000-8000-{id:012}"));
+        e
+    };
+    let first: Vec<Value> = (0..40).map(|i| item(i, i)).collect();
+    let res: Value = app
+        .agent(Some(&key), "log_errors", json!({ "events": first }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["accepted"], 40);
+
+    // The same 40 again (a client retry) plus 40 new ones, in one call.
+    let mixed: Vec<Value> = (0..80).map(|i| item(i % 40, i)).collect();
+    let res: Value = app
+        .agent(Some(&key), "log_errors", json!({ "events": mixed }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["accepted"], 80, "{res}");
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM error_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 80, "retries are stored once");
+    let counts: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT g.occurrences, (SELECT count(*) FROM error_events e WHERE e.group_id = g.id)
+         FROM error_groups g",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(counts.len(), 40);
+    for (occurrences, stored) in counts {
+        assert_eq!(
+            occurrences, stored,
+            "each group counts exactly its stored events"
+        );
+        assert_eq!(occurrences, 2);
+    }
+    let hourly: i64 = sqlx::query_scalar("SELECT sum(count)::int8 FROM group_counts_hourly")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(hourly, 80, "hourly counts match the stored events");
+
+    // A group deleted while the writers remember its id is created again on its next event.
+    let gone: i64 = res["results"][0]["stored"]["group_id"]
+        .as_i64()
+        .or_else(|| res["results"][0]["group_id"].as_i64())
+        .expect("a group id in the first result");
+    sqlx::query("DELETE FROM error_events WHERE group_id = $1")
+        .bind(gone)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM error_groups WHERE id = $1")
+        .bind(gone)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let again: Value = app
+        .agent(Some(&key), "log_error", item(0, 500))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["is_new_group"], true, "{again}");
+    assert_eq!(again["occurrences"], 1);
+    assert_ne!(again["group_id"], json!(gone));
 }

@@ -22,18 +22,22 @@ use crate::util::{
 
 const SERVER_LOG: &str = "target/bench-server.log";
 const REPORT: &str = "target/bench-ingest.txt";
-const USAGE: &str = "usage: cargo xtask bench ingest [--seconds N] [--smoke]";
+const USAGE: &str =
+    "usage: cargo xtask bench ingest [--seconds N] [--smoke] [-- <load generator options>]";
 
 /// What to run.
 struct Options {
     seconds: Option<u32>,
     smoke: bool,
+    /// Passed to the load generator as they are (e.g. `--phases batched`).
+    extra: Vec<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut options = Options {
         seconds: None,
         smoke: false,
+        extra: Vec::new(),
     };
     let mut args = args.iter();
     match args.next().map(String::as_str) {
@@ -43,6 +47,10 @@ fn parse(args: &[String]) -> Result<Options> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--smoke" => options.smoke = true,
+            "--" => {
+                options.extra = args.cloned().collect();
+                break;
+            }
             "--seconds" => {
                 let value = args.next().map(String::as_str).unwrap_or_default();
                 match value.parse::<u32>() {
@@ -82,6 +90,7 @@ pub fn smoke(root: &Path, server: &Server, rustflags: &str) -> Result<()> {
     let options = Options {
         seconds: None,
         smoke: true,
+        extra: Vec::new(),
     };
     match run(root, server, &binaries, &options)? {
         0 => Ok(()),
@@ -222,6 +231,7 @@ fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Resu
     if options.smoke {
         bench.arg("--smoke");
     }
+    bench.args(&options.extra);
     step(format!(
         "running {}{}",
         rel(root, &binaries.bench),
@@ -286,5 +296,7 @@ mod tests {
         assert!(parse(&args(&["ingest", "--seconds"])).is_err());
         assert!(parse(&args(&["ingest", "--seconds", "0"])).is_err());
         assert!(parse(&args(&["ingest", "--fast"])).is_err());
+        let o = parse(&args(&["ingest", "--", "--phases", "batched"])).unwrap();
+        assert_eq!(o.extra, ["--phases", "batched"]);
     }
 }

@@ -200,13 +200,24 @@ pub async fn verify(pool: &PgPool, secret: &str) -> Result<ApiKeyContext, AppErr
         .last_used_at
         .is_none_or(|t| chrono::Utc::now() - t > chrono::Duration::seconds(30));
     if stale {
-        sqlx::query!(
-            "UPDATE api_keys SET last_used_at = now() WHERE tenant_id = $1 AND id = $2",
-            row.tenant_id,
-            row.id
-        )
-        .execute(pool)
-        .await?;
+        // Informational, so off the request path: when the cache entry expires under load,
+        // every request in flight re-verifies at once, and each waiting here for the
+        // previous one's row lock showed up as latency spikes.
+        let (pool, tenant_id, id) = (pool.clone(), row.tenant_id, row.id);
+        tokio::spawn(async move {
+            let updated = sqlx::query!(
+                r#"UPDATE api_keys SET last_used_at = now()
+                   WHERE tenant_id = $1 AND id = $2
+                     AND (last_used_at IS NULL OR last_used_at < now() - interval '30 seconds')"#,
+                tenant_id,
+                id
+            )
+            .execute(&pool)
+            .await;
+            if let Err(e) = updated {
+                tracing::warn!(error = ?e, "recording an API key's last use failed");
+            }
+        });
     }
     let ctx = ApiKeyContext {
         tenant_id: row.tenant_id,

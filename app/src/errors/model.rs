@@ -67,10 +67,12 @@ mod normalize {
     use super::*;
     use crate::error::AppError;
     use crate::errors::pure::{
-        Category, Severity, apply_client_fingerprint, classify, fingerprint, parse_category,
-        parse_severity, scrub_json, scrub_text, truncate_utf8,
+        Category, Severity, apply_client_fingerprint, classify, fingerprint_with_frames,
+        parse_category, parse_severity, scrub_json, scrub_text, stack_signature, truncate_utf8,
     };
     use chrono::{DateTime, Utc};
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
 
     const MAX_NAME_CHARS: usize = 200;
     const MAX_TAGS: usize = 50;
@@ -85,14 +87,87 @@ mod normalize {
         pub category: Category,
         pub title: String,
         pub message: String,
-        pub details: Option<Value>,
-        pub stack_trace: Option<String>,
+        /// The scrubbed `details` object, serialized once (what is stored).
+        pub details_json: Option<String>,
+        /// The scrubbed stack trace, shared with every other event that sent the same one.
+        pub stack_trace: Option<Arc<str>>,
         pub agent: Option<String>,
         pub environment: Option<String>,
         pub release: Option<String>,
-        pub tags: Option<Value>,
+        /// The checked and scrubbed tags object, serialized.
+        pub tags_json: Option<String>,
         pub fingerprint: String,
         pub occurred_at: DateTime<Utc>,
+    }
+
+    /// A stack trace after scrubbing, with its call-site signature for the fingerprint.
+    #[derive(Clone)]
+    struct PreparedStack {
+        scrubbed: Arc<str>,
+        frames: Arc<str>,
+    }
+
+    /// Traces longer than this are prepared every time instead of being cached.
+    const CACHED_STACK_BYTES: usize = 16 * 1024;
+    /// Text the cache may hold (traces and their scrubbed copies when they differ).
+    const CACHED_STACKS_BYTES: usize = 12 * 1024 * 1024;
+
+    /// Agents send the same traces over and over, and scrubbing and frame parsing are the
+    /// costliest part of normalizing an event; both depend on the trace alone.
+    #[derive(Default)]
+    struct StackCache {
+        entries: HashMap<Arc<str>, PreparedStack>,
+        bytes: usize,
+    }
+
+    static STACKS: LazyLock<Mutex<StackCache>> = LazyLock::new(Default::default);
+
+    fn entry_bytes(key: &str, p: &PreparedStack) -> usize {
+        let scrubbed = if *p.scrubbed == *key {
+            0
+        } else {
+            p.scrubbed.len()
+        };
+        key.len() + scrubbed + p.frames.len() + 64
+    }
+
+    fn prepare_stack(raw: &str) -> PreparedStack {
+        let cacheable = raw.len() <= CACHED_STACK_BYTES;
+        if cacheable && let Some(hit) = STACKS.lock().ok().and_then(|c| c.entries.get(raw).cloned())
+        {
+            return hit;
+        }
+        let scrubbed = scrub_text(raw);
+        let key: Arc<str> = raw.into();
+        let prepared = PreparedStack {
+            frames: stack_signature(&scrubbed).into(),
+            scrubbed: if scrubbed == raw {
+                key.clone()
+            } else {
+                scrubbed.into()
+            },
+        };
+        if cacheable && let Ok(mut cache) = STACKS.lock() {
+            let size = entry_bytes(&key, &prepared);
+            if cache.bytes + size > CACHED_STACKS_BYTES {
+                // Drop about a quarter, in the map's arbitrary order: the traces sent often
+                // come straight back, and one burst of new ones cannot flush them all.
+                let mut freed = 0;
+                let goal = CACHED_STACKS_BYTES / 4;
+                cache.entries.retain(|k, p| {
+                    if freed >= goal {
+                        return true;
+                    }
+                    freed += entry_bytes(k, p);
+                    false
+                });
+                cache.bytes -= freed.min(cache.bytes);
+            }
+            if cache.entries.insert(key, prepared.clone()).is_none() {
+                cache.bytes += size;
+            }
+        }
+        prepared
     }
 
     fn required_name(field: &str, raw: &str) -> Result<String, AppError> {
@@ -259,29 +334,33 @@ mod normalize {
                 }
                 None => classify(&error_type, &self.message),
             };
-            let mut details = self.details.filter(|d| !d.is_null());
-            if let Some(d) = details.as_mut() {
-                if serde_json::to_vec(d).map(|b| b.len()).unwrap_or(usize::MAX) > MAX_DETAILS_BYTES
-                {
-                    return Err(AppError::invalid(
-                        "details",
-                        format!("must be at most {} KiB", MAX_DETAILS_BYTES / 1024),
-                    ));
+            let details_json = match self.details.filter(|d| !d.is_null()) {
+                None => None,
+                Some(mut d) => {
+                    scrub_json(&mut d);
+                    let text = d.to_string();
+                    if text.len() > MAX_DETAILS_BYTES {
+                        return Err(AppError::invalid(
+                            "details",
+                            format!("must be at most {} KiB", MAX_DETAILS_BYTES / 1024),
+                        ));
+                    }
+                    Some(text)
                 }
-                scrub_json(d);
-            }
-            let stack_trace = match self.stack_trace.filter(|s| !s.trim().is_empty()) {
+            };
+            let stack = match self.stack_trace.filter(|s| !s.trim().is_empty()) {
                 Some(s) if s.len() > MAX_STACK_BYTES => {
                     return Err(AppError::invalid(
                         "stack_trace",
                         format!("must be at most {} KiB", MAX_STACK_BYTES / 1024),
                     ));
                 }
-                Some(s) => Some(scrub_text(&s)),
+                Some(s) => Some(prepare_stack(&s)),
                 None => None,
             };
             let message = scrub_text(&self.message);
-            let default_fp = fingerprint(&service, &error_type, &message, stack_trace.as_deref());
+            let frames = stack.as_ref().map(|s| &*s.frames).unwrap_or_default();
+            let default_fp = fingerprint_with_frames(&service, &error_type, &message, frames);
             let fp = match self.fingerprint {
                 Some(parts)
                     if parts.len() > 10 || parts.iter().any(|p| p.chars().count() > 200) =>
@@ -297,11 +376,11 @@ mod normalize {
             let (message, _) = truncate_utf8(&message, MAX_MESSAGE_BYTES, TRUNCATED);
             let title_line = message.lines().next().unwrap_or_default();
             let (title, _) = truncate_utf8(title_line, 300, "…");
-            let tags = match self.tags {
+            let tags_json = match self.tags {
                 None | Some(Value::Null) => None,
                 Some(t) => parse_tags(t)?.map(|mut t| {
                     scrub_json(&mut t);
-                    t
+                    t.to_string()
                 }),
             };
             Ok(NormalizedEvent {
@@ -319,12 +398,12 @@ mod normalize {
                 category,
                 title,
                 message,
-                details,
-                stack_trace,
+                details_json,
+                stack_trace: stack.map(|s| s.scrubbed),
                 agent: optional_name("agent", self.agent.as_deref())?,
                 environment: optional_name("environment", self.environment.as_deref())?,
                 release: optional_name("release", self.release.as_deref())?,
-                tags,
+                tags_json,
                 fingerprint: fp,
             })
         }

@@ -17,8 +17,8 @@ pub async fn log_one(
 ) -> Result<StoredEvent, AppError> {
     let tenant = key.require(Scope::Ingest)?;
     let event = input.normalize(chrono::Utc::now())?;
-    let mut stored = state.ingest.submit(tenant, vec![event]).await?;
-    stored.pop().ok_or(AppError::Internal)
+    let mut outcomes = state.ingest.submit(tenant, vec![event]).await?;
+    outcomes.pop().unwrap_or(Err(AppError::Internal))
 }
 
 /// Stores a batch; each item is validated on its own and answered in order.
@@ -54,9 +54,11 @@ pub async fn log_batch(
             Err(e) => results.push(Some(Err(e))),
         }
     }
-    let stored = state.ingest.submit(tenant, valid).await?;
-    for (pos, s) in positions.into_iter().zip(stored) {
-        results[pos] = Some(Ok(s));
+    if !valid.is_empty() {
+        let outcomes = state.ingest.submit(tenant, valid).await?;
+        for (pos, outcome) in positions.into_iter().zip(outcomes) {
+            results[pos] = Some(outcome);
+        }
     }
     let results: Vec<BatchItemResult> = results
         .into_iter()

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use regex::RegexSet;
+use regex::{RegexSet, RegexSetBuilder};
 use serde::{Deserialize, Serialize};
 
 /// Broad cause of an error, used for triage, routing and dashboards.
@@ -230,7 +230,17 @@ const RULES: &[(Category, &str)] = &[
 ];
 
 static RULE_SET: LazyLock<RegexSet> = LazyLock::new(|| {
-    RegexSet::new(RULES.iter().map(|(_, pattern)| pattern)).expect("valid classify patterns")
+    // ASCII word boundaries keep the set in the lazy DFA (a Unicode `\b` sends it to slower
+    // engines), and a larger DFA cache stops it from being rebuilt over and over under the
+    // variety of real messages (measured: ~10× the cost per call in the server before).
+    RegexSetBuilder::new(
+        RULES
+            .iter()
+            .map(|(_, pattern)| super::ascii_word_boundaries(pattern)),
+    )
+    .dfa_size_limit(8 << 20)
+    .build()
+    .expect("valid classify patterns")
 });
 
 /// Infers a category from an error type and message using ordered keyword

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 const FINGERPRINT_FRAMES: usize = 5;
 
 fn regex(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("valid constant pattern")
+    super::hot_regex(pattern)
 }
 
 // ---------------------------------------------------------------------------
@@ -417,7 +417,15 @@ pub fn fingerprint(
     message: &str,
     stack_trace: Option<&str>,
 ) -> String {
-    let frames = stack_trace.map(parse_stack).unwrap_or_default();
+    let frames = stack_trace.map(stack_signature).unwrap_or_default();
+    fingerprint_with_frames(service, error_type, message, &frames)
+}
+
+/// The part of a stack trace that identifies a call site: the top in-app frames (all frames
+/// when none is in-app) as `module:function` lines. Depends on the trace alone, so the
+/// ingest path computes it once per distinct trace.
+pub fn stack_signature(stack_trace: &str) -> String {
+    let frames = parse_stack(stack_trace);
     let in_app: Vec<&Frame> = frames
         .iter()
         .filter(|f| f.in_app)
@@ -428,11 +436,20 @@ pub fn fingerprint(
     } else {
         in_app
     };
-    let frames = chosen
+    chosen
         .iter()
         .map(|f| format!("{}:{}", f.module, f.function))
         .collect::<Vec<_>>()
-        .join("\n");
+        .join("\n")
+}
+
+/// [`fingerprint`] with the trace already reduced by [`stack_signature`].
+pub fn fingerprint_with_frames(
+    service: &str,
+    error_type: &str,
+    message: &str,
+    frames: &str,
+) -> String {
     sha256_hex(&format!(
         "{}\n{}\n{}\n{frames}",
         service.trim(),

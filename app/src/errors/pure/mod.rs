@@ -9,8 +9,20 @@ pub mod validate;
 
 pub use category::{Category, classify, parse_category};
 pub use fingerprint::{
-    Frame, apply_client_fingerprint, fingerprint, normalize_message, parse_stack,
+    Frame, apply_client_fingerprint, fingerprint, fingerprint_with_frames, normalize_message,
+    parse_stack, stack_signature,
 };
 pub use scrub::{FILTERED, scrub_json, scrub_text};
 pub use severity::{Severity, parse_severity, worst};
 pub use validate::truncate_utf8;
+
+/// Rewrites `\b` as the ASCII word boundary `(?-u:\b)`: messages are nearly always ASCII,
+/// and a Unicode boundary keeps a regex out of its fastest engine.
+fn ascii_word_boundaries(pattern: &str) -> String {
+    pattern.replace(r"\b", r"(?-u:\b)")
+}
+
+/// Compiles a constant pattern for the ingest hot path with ASCII word boundaries.
+fn hot_regex(pattern: &str) -> regex::Regex {
+    regex::Regex::new(&ascii_word_boundaries(pattern)).expect("valid constant pattern")
+}

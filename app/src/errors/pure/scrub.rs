@@ -19,10 +19,8 @@ static PEM_PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// `scheme://user:password@` — the password runs to the last `@` of the authority.
-static URL_CREDENTIALS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/?#@]*:)[^\s/?#]+@")
-        .expect("valid URL credentials pattern")
-});
+static URL_CREDENTIALS: LazyLock<Regex> =
+    LazyLock::new(|| super::hot_regex(r"\b([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/?#@]*:)[^\s/?#]+@"));
 
 /// Header lines whose value has several parts — `Cookie:`, `Set-Cookie:` and
 /// multi-part `Authorization:` schemes (Digest, AWS4-HMAC-SHA256, Negotiate,
@@ -35,8 +33,7 @@ static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
         r#"(?:=\s*"[^"\r\n]*"|\\[^"\r\n]|[^\r\n"'\\])*"#,
         r#"(?:=\s*"[^"\r\n]*"|\\[^"\r\n]|[^\s"'\\])"#,
     );
-    Regex::new(&pattern.replace("<schemes>", MULTI_PART_SCHEMES))
-        .expect("valid header line pattern")
+    super::hot_regex(&pattern.replace("<schemes>", MULTI_PART_SCHEMES))
 });
 
 /// Authorization schemes whose credentials span several comma-separated parts.
@@ -49,25 +46,23 @@ const MULTI_PART_SCHEMES: &str = "(?:digest|aws4-hmac-sha256|negotiate|ntlm)";
 /// pass is a no-op.
 static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     let pattern = concat!(
-        r"(?i)(?P<key>[\w.\-]*(?:passw(?:or)?d|pwd|secret|token|api[_\-]?key|access[_\-]?key",
-        r"|private[_\-]?key|auth|cookie|session|credential)[\w.\-]*)",
+        r"(?i)(?P<key>[A-Za-z0-9_.\-]*(?:passw(?:or)?d|pwd|secret|token|api[_\-]?key|access[_\-]?key",
+        r"|private[_\-]?key|auth|cookie|session|credential)[A-Za-z0-9_.\-]*)",
         r#"(?P<sep>(?:\\?["'])?\s*[:=]\s*)"#,
         r#"(?P<value>\[Filtered\]|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\\"(?:[^"\\]|\\[^"])*\\""#,
         r"|(?P<scheme>(?:bearer|basic|token|<schemes>)\s+)?",
         r#"(?:\[Filtered\]|[^\s,;&"'<>(){}\[\]\\:=][^\s,;&"'<>(){}\[\]\\]*))"#,
     );
-    Regex::new(&pattern.replace("<schemes>", MULTI_PART_SCHEMES)).expect("valid key/value pattern")
+    super::hot_regex(&pattern.replace("<schemes>", MULTI_PART_SCHEMES))
 });
 
 /// `Bearer <token>` / `Basic <base64>` outside of a header.
-static AUTH_SCHEME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9\-._~+/]+=*)")
-        .expect("valid auth scheme pattern")
-});
+static AUTH_SCHEME: LazyLock<Regex> =
+    LazyLock::new(|| super::hot_regex(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9\-._~+/]+=*)"));
 
 /// Self-identifying credential formats, secret wherever they appear.
 static TOKENS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::hot_regex(concat!(
         r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",    // AWS access key id
         r"|\bflt_[A-Za-z0-9]{20,}",          // Faultline API key
         r"|\bgh[pousr]_[A-Za-z0-9]{20,}",    // GitHub token
@@ -77,8 +72,62 @@ static TOKENS: LazyLock<Regex> = LazyLock::new(|| {
         r"|\bsk-[A-Za-z0-9_\-]{20,}",        // OpenAI/Anthropic-style key
         r"|\b[sr]k_(?:live|test)_[A-Za-z0-9]{10,}", // Stripe key
     ))
-    .expect("valid token pattern")
 });
+
+/// Words at least one of which (ignoring ASCII case) is inside every match of the patterns
+/// above, so text with none of them has nothing to scrub. One pass over the text instead of
+/// six; most messages and detail values take this way out.
+static TRIGGERS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build([
+            "private key", // PEM_PRIVATE_KEY
+            "://",         // URL_CREDENTIALS
+            "cookie",      // HEADER_LINE, KEY_VALUE
+            "authorization",
+            "passw", // KEY_VALUE: passwd, password
+            "pwd",
+            "secret",
+            "token",
+            "api_key",
+            "api-key",
+            "apikey",
+            "access_key",
+            "access-key",
+            "accesskey",
+            "private_key",
+            "private-key",
+            "privatekey",
+            "auth",
+            "session",
+            "credential",
+            "bearer", // AUTH_SCHEME
+            "basic",
+            "akia", // TOKENS
+            "asia",
+            "flt_",
+            "ghp_",
+            "gho_",
+            "ghu_",
+            "ghs_",
+            "ghr_",
+            "github_pat_",
+            "xox",
+            "eyj",
+            "sk-",
+            "sk_live",
+            "sk_test",
+            "rk_live",
+            "rk_test",
+        ])
+        .expect("valid trigger words")
+});
+
+/// Whether `s` may contain something [`scrub_text`] filters. Non-ASCII text always goes
+/// through the patterns (Unicode case folding can match where ASCII folding does not).
+fn may_hold_secret(s: &str) -> bool {
+    !s.is_ascii() || TRIGGERS.is_match(s)
+}
 
 /// Key names (normalized) that are secret on their own.
 const SECRET_KEYS: &[&str] = &[
@@ -122,6 +171,15 @@ const SECRET_SUFFIXES: &[&str] = &[
 /// auth headers and schemes, values of secret-looking keys, PEM private keys
 /// and well-known token formats. Bare words ("token bucket") are left alone.
 pub fn scrub_text(s: &str) -> String {
+    if may_hold_secret(s) {
+        scrub_with_patterns(s)
+    } else {
+        s.to_owned()
+    }
+}
+
+/// [`scrub_text`] without the quick check.
+fn scrub_with_patterns(s: &str) -> String {
     let s = PEM_PRIVATE_KEY.replace_all(s, FILTERED);
     let s = URL_CREDENTIALS.replace_all(&s, format!("${{1}}{FILTERED}@").as_str());
     let s = HEADER_LINE.replace_all(&s, format!("${{1}}{FILTERED}").as_str());
@@ -440,6 +498,10 @@ mod tests {
         ];
         assert!(cases.len() >= 25);
         for (label, input, expected) in cases {
+            assert!(
+                may_hold_secret(input),
+                "{label}: the quick check must let it through"
+            );
             let once = scrub_text(input);
             assert_eq!(once, *expected, "{label}");
             assert_eq!(
@@ -471,6 +533,35 @@ mod tests {
         ];
         for input in unchanged {
             assert_eq!(scrub_text(input), input);
+            assert_eq!(scrub_with_patterns(input), input);
+        }
+    }
+
+    #[test]
+    fn quick_check_skips_only_text_the_patterns_leave_alone() {
+        let skipped = [
+            "connection refused connecting to 10.0.3.17:5432 after 3 attempts",
+            "KeyError: 'user_4821' not found in cache shard 7",
+            "TypeError: Cannot read properties of undefined (reading 'total')",
+            "  File \"/app/svc/db.py\", line 42, in get_user\n    conn = pool.connect()",
+            "at com.example.billing.Ledger.post(Ledger.java:118)",
+            "key=value; other: thing, user=alice",
+            "",
+        ];
+        for input in skipped {
+            assert!(!may_hold_secret(input), "{input:?} has no trigger word");
+            assert_eq!(scrub_with_patterns(input), input, "{input:?}");
+        }
+        // Near misses of every pattern are still examined.
+        for input in [
+            "ASIAN markets",
+            "postgres://db/x",
+            "Sk-ipper",
+            "-----BEGIN PRIVATE KEY-----",
+            "tokenizer",
+            "ſecret=1 (non-ASCII)",
+        ] {
+            assert!(may_hold_secret(input), "{input:?}");
         }
     }
 
