@@ -46,8 +46,10 @@ pub fn leptos_options(addr: SocketAddr, site_root: &str) -> LeptosOptions {
     options
 }
 
-/// The shared state over an open pool; starts the ingest writer (call inside the runtime).
+/// The shared state over an open pool; starts the ingest writers and the sweeper that ends
+/// time-limited ignores (call inside the runtime).
 pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) -> AppState {
+    app::errors::ssr::spawn_ignore_sweeper(pool.clone(), Duration::from_secs(30));
     AppState {
         leptos_options,
         ingest: app::errors::writer::IngestHandle::spawn(

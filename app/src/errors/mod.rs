@@ -8,6 +8,7 @@ pub mod pure;
 pub mod read;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod ui;
 pub mod view;
 #[cfg(feature = "ssr")]
 pub mod writer;

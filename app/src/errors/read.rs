@@ -99,10 +99,10 @@ fn check(q: &ListQuery) -> Result<Filters, AppError> {
         .transpose()?;
     let status = opt(&q.status)
         .map(|s| match s.to_ascii_lowercase().as_str() {
-            v @ ("unresolved" | "resolved" | "ignored" | "regressed") => Ok(v.to_owned()),
+            v @ ("open" | "unresolved" | "resolved" | "ignored" | "regressed") => Ok(v.to_owned()),
             _ => Err(AppError::invalid(
                 "status",
-                "must be one of unresolved, resolved, ignored, regressed",
+                "must be one of open (unresolved or regressed), unresolved, resolved, ignored, regressed",
             )),
         })
         .transpose()?;
@@ -176,7 +176,7 @@ pub async fn list(pool: &PgPool, tenant: i64, query: &ListQuery) -> Result<Error
            LEFT JOIN agents a ON a.tenant_id = g.tenant_id AND a.id = g.last_agent_id
            WHERE g.tenant_id = $1
              AND ($2::text IS NULL OR g.severity = $2)
-             AND ($3::text IS NULL OR g.status = $3)
+             AND ($3::text IS NULL OR g.status = $3 OR ($3 = 'open' AND g.status IN ('unresolved', 'regressed')))
              AND ($4::bool IS NULL OR (g.status = 'resolved') = $4)
              AND ($5::text IS NULL OR g.service = $5)
              AND ($6::text IS NULL OR EXISTS (
@@ -215,7 +215,7 @@ pub async fn list(pool: &PgPool, tenant: i64, query: &ListQuery) -> Result<Error
         r#"SELECT count(*) AS "total!" FROM error_groups g
            WHERE g.tenant_id = $1
              AND ($2::text IS NULL OR g.severity = $2)
-             AND ($3::text IS NULL OR g.status = $3)
+             AND ($3::text IS NULL OR g.status = $3 OR ($3 = 'open' AND g.status IN ('unresolved', 'regressed')))
              AND ($4::bool IS NULL OR (g.status = 'resolved') = $4)
              AND ($5::text IS NULL OR g.service = $5)
              AND ($6::text IS NULL OR EXISTS (
@@ -329,13 +329,7 @@ pub async fn resolve(
     notes: Option<&str>,
     actor: &str,
 ) -> Result<ErrorGroup, AppError> {
-    let notes = notes.map(str::trim).filter(|n| !n.is_empty());
-    if notes.is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS) {
-        return Err(AppError::invalid(
-            "resolution_notes",
-            format!("must be at most {MAX_NOTES_CHARS} characters"),
-        ));
-    }
+    let notes = check_notes("resolution_notes", notes)?;
     let mut tx = pool.begin().await?;
     let updated = sqlx::query_scalar!(
         r#"UPDATE error_groups SET status = 'resolved', resolved_at = now(), resolved_by = $3, resolution_notes = $4
@@ -362,6 +356,323 @@ pub async fn resolve(
     let g = group(&mut *tx, tenant, id).await?;
     tx.commit().await?;
     Ok(g)
+}
+
+/// Checks optional notes: trimmed, empty means none, at most [`MAX_NOTES_CHARS`].
+fn check_notes<'a>(field: &str, notes: Option<&'a str>) -> Result<Option<&'a str>, AppError> {
+    let notes = notes.map(str::trim).filter(|n| !n.is_empty());
+    if notes.is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS) {
+        return Err(AppError::invalid(
+            field,
+            format!("must be at most {MAX_NOTES_CHARS} characters"),
+        ));
+    }
+    Ok(notes)
+}
+
+/// Opens a resolved or ignored group again; 404 for other tenants' ids.
+pub async fn reopen(
+    pool: &PgPool,
+    tenant: i64,
+    id: i64,
+    actor: &str,
+) -> Result<ErrorGroup, AppError> {
+    let mut tx = pool.begin().await?;
+    let previous = sqlx::query_scalar!(
+        "SELECT status FROM error_groups WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::not_found("error"))?;
+    if previous == "unresolved" || previous == "regressed" {
+        return Err(AppError::Conflict("this error is already open".into()));
+    }
+    sqlx::query!(
+        r#"UPDATE error_groups SET status = 'unresolved', resolved_at = NULL, resolved_by = NULL
+           WHERE tenant_id = $1 AND id = $2"#,
+        tenant,
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO activity (tenant_id, group_id, kind, actor, notes) VALUES ($1, $2, 'reopened', $3, $4)",
+        tenant,
+        id,
+        actor,
+        format!("was {previous}")
+    )
+    .execute(&mut *tx)
+    .await?;
+    let g = group(&mut *tx, tenant, id).await?;
+    tx.commit().await?;
+    Ok(g)
+}
+
+/// Adds a comment to a group's history; 404 for other tenants' ids.
+pub async fn comment(
+    pool: &PgPool,
+    tenant: i64,
+    id: i64,
+    notes: &str,
+    actor: &str,
+) -> Result<(), AppError> {
+    let notes = check_notes("notes", Some(notes))?
+        .ok_or_else(|| AppError::invalid("notes", "write a comment first"))?;
+    let inserted = sqlx::query!(
+        r#"INSERT INTO activity (tenant_id, group_id, kind, actor, notes)
+           SELECT tenant_id, id, 'commented', $3, $4 FROM error_groups WHERE tenant_id = $1 AND id = $2"#,
+        tenant,
+        id,
+        actor,
+        notes
+    )
+    .execute(pool)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(AppError::not_found("error"));
+    }
+    Ok(())
+}
+
+/// How long an ignore lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreFor {
+    Forever,
+    /// Until this many hours have passed.
+    Hours(i64),
+    /// Until this many more events have arrived.
+    Events(i64),
+}
+
+impl IgnoreFor {
+    /// Parses the form's choice: `forever`, `1h`, `24h`, `7d`, or `count` with `count` events.
+    pub fn parse(mode: &str, count: Option<i64>) -> Result<Self, AppError> {
+        match mode {
+            "forever" => Ok(Self::Forever),
+            "1h" => Ok(Self::Hours(1)),
+            "24h" => Ok(Self::Hours(24)),
+            "7d" => Ok(Self::Hours(24 * 7)),
+            "count" => match count {
+                Some(n) if (1..=1_000_000).contains(&n) => Ok(Self::Events(n)),
+                _ => Err(AppError::invalid(
+                    "count",
+                    "give a number of events between 1 and 1000000",
+                )),
+            },
+            _ => Err(AppError::invalid(
+                "mode",
+                "must be one of forever, 1h, 24h, 7d, count",
+            )),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Forever => "forever".into(),
+            Self::Hours(h) if h % 24 == 0 => format!("for {} days", h / 24),
+            Self::Hours(h) => format!("for {h} hours"),
+            Self::Events(n) => format!("until {n} more events"),
+        }
+    }
+}
+
+/// Ignores a group: it leaves the open list and comes back by itself when the ignore ends
+/// (time or count); 404 for other tenants' ids.
+pub async fn ignore(
+    pool: &PgPool,
+    tenant: i64,
+    id: i64,
+    how: IgnoreFor,
+    actor: &str,
+) -> Result<(), AppError> {
+    let (hours, events) = match how {
+        IgnoreFor::Forever => (None, None),
+        IgnoreFor::Hours(h) => (Some(h), None),
+        IgnoreFor::Events(n) => (None, Some(n)),
+    };
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query_scalar!(
+        r#"UPDATE error_groups SET status = 'ignored',
+               ignored_until = now() + make_interval(hours => $3::int4),
+               ignored_until_count = occurrences + $4::int8,
+               resolved_at = NULL, resolved_by = NULL
+           WHERE tenant_id = $1 AND id = $2 RETURNING id"#,
+        tenant,
+        id,
+        hours.map(|h| h as i32),
+        events
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if updated.is_none() {
+        return Err(AppError::not_found("error"));
+    }
+    sqlx::query!(
+        "INSERT INTO activity (tenant_id, group_id, kind, actor, notes) VALUES ($1, $2, 'ignored', $3, $4)",
+        tenant,
+        id,
+        actor,
+        how.describe()
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Reopens every group whose time-limited ignore has ended (all tenants; a background task).
+pub async fn end_expired_ignores(pool: &PgPool) -> Result<u64, AppError> {
+    let reopened = sqlx::query!(
+        r#"WITH ended AS (
+               UPDATE error_groups SET status = 'unresolved', reopened_at = now(),
+                   ignored_until = NULL, ignored_until_count = NULL
+               WHERE status = 'ignored' AND ignored_until <= now()
+               RETURNING tenant_id, id)
+           INSERT INTO activity (tenant_id, group_id, kind, actor, notes)
+           SELECT tenant_id, id, 'reopened', 'system', $1 FROM ended"#,
+        super::writer::IGNORE_ENDED
+    )
+    .execute(pool)
+    .await?;
+    Ok(reopened.rows_affected())
+}
+
+/// Who a group can be assigned to: the company's members and agents.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Assignee {
+    /// `user:<id>` or `agent:<id>`, as the form sends it back.
+    pub value: String,
+    pub label: String,
+}
+
+/// The members and agents of `tenant`, members first.
+pub async fn assignees(pool: &PgPool, tenant: i64) -> Result<Vec<Assignee>, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT 'user:' || u.id AS "value!", u.email AS "label!", 0 AS "k!" FROM memberships m
+               JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1
+           UNION ALL
+           SELECT 'agent:' || a.id, 'agent ' || a.name, 1 FROM agents a WHERE a.tenant_id = $1
+           ORDER BY 3, 2 LIMIT 500"#,
+        tenant
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Assignee {
+            value: r.value,
+            label: r.label,
+        })
+        .collect())
+}
+
+/// A group's current assignee as the form's value (`user:<id>` / `agent:<id>`) and label.
+pub async fn assignee_of(
+    pool: &PgPool,
+    tenant: i64,
+    id: i64,
+) -> Result<Option<Assignee>, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT CASE WHEN u.id IS NOT NULL THEN 'user:' || u.id ELSE 'agent:' || a.id END AS "value!",
+                  coalesce(u.email, 'agent ' || a.name) AS "label!"
+           FROM error_groups g
+           LEFT JOIN users u ON u.id = g.assignee_user_id
+           LEFT JOIN agents a ON a.tenant_id = g.tenant_id AND a.id = g.assignee_agent_id
+           WHERE g.tenant_id = $1 AND g.id = $2 AND (u.id IS NOT NULL OR a.id IS NOT NULL)"#,
+        tenant,
+        id
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| Assignee {
+        value: r.value,
+        label: r.label,
+    }))
+}
+
+/// Assigns a group to a member or agent of the same company, or to nobody (`""`); 404 for
+/// other tenants' groups, and `assignee` must name someone of this company.
+pub async fn assign(
+    pool: &PgPool,
+    tenant: i64,
+    id: i64,
+    assignee: &str,
+    actor: &str,
+) -> Result<(), AppError> {
+    let bad = || AppError::invalid("assignee", "choose a member or an agent of this company");
+    let (user, agent) = match assignee.trim().split_once(':') {
+        None if assignee.trim().is_empty() => (None, None),
+        Some(("user", id)) => (Some(id.parse::<i64>().map_err(|_| bad())?), None),
+        Some(("agent", id)) => (None, Some(id.parse::<i64>().map_err(|_| bad())?)),
+        _ => return Err(bad()),
+    };
+    let mut tx = pool.begin().await?;
+    let label = match (user, agent) {
+        (Some(u), _) => sqlx::query_scalar!(
+            "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1 AND m.user_id = $2",
+            tenant,
+            u
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(bad)?,
+        (_, Some(a)) => sqlx::query_scalar!(
+            "SELECT 'agent ' || name AS \"name!\" FROM agents WHERE tenant_id = $1 AND id = $2",
+            tenant,
+            a
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(bad)?,
+        (None, None) => "nobody".to_owned(),
+    };
+    let updated = sqlx::query_scalar!(
+        r#"UPDATE error_groups SET assignee_user_id = $3, assignee_agent_id = $4
+           WHERE tenant_id = $1 AND id = $2 RETURNING id"#,
+        tenant,
+        id,
+        user,
+        agent
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if updated.is_none() {
+        return Err(AppError::not_found("error"));
+    }
+    sqlx::query!(
+        "INSERT INTO activity (tenant_id, group_id, kind, actor, notes) VALUES ($1, $2, 'assigned', $3, $4)",
+        tenant,
+        id,
+        actor,
+        format!("to {label}")
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether `tenant` has received any error yet (for the teaching empty state).
+pub async fn has_groups(pool: &PgPool, tenant: i64) -> Result<bool, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM error_groups WHERE tenant_id = $1) AS "any!""#,
+        tenant
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// The services that reported errors, for filters (at most 200, by name).
+pub async fn services(pool: &PgPool, tenant: i64) -> Result<Vec<String>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT DISTINCT service FROM error_groups WHERE tenant_id = $1 ORDER BY service LIMIT 200",
+        tenant
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 fn check_window(limit: Option<i64>, hours: Option<i64>) -> Result<(i64, i64), AppError> {

@@ -91,3 +91,20 @@ pub async fn log_batch(
         results,
     })
 }
+
+/// Reopens groups whose time-limited ignore has ended, every `every`, for as long as the
+/// process runs. Every replica may run it: a second one finds nothing left to reopen.
+pub fn spawn_ignore_sweeper(pool: sqlx::PgPool, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match super::read::end_expired_ignores(&pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(groups = n, "ignores ended; groups reopened"),
+                Err(e) => tracing::warn!(error = ?e, "ending expired ignores failed"),
+            }
+        }
+    });
+}

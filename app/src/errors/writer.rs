@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH_EVENTS: usize = 2_000;
 /// Group and agent ids one writer remembers; it forgets them all when this is reached.
 const CACHED_IDS: usize = 100_000;
+/// Why the writer reopened an ignored group.
+pub const IGNORE_ENDED: &str = "the ignore ended: it happened again after the set time or count";
 /// The unique index that makes a retried `event_id` count once.
 const EVENT_ID_KEY: &str = "error_events_event_id_key";
 
@@ -378,7 +380,7 @@ impl Writer {
         let fingerprints: HashSet<&str> = groups.keys().map(|&(_, fp)| fp).collect();
         // (tenant, fingerprint) → (group id, occurrences after this batch, created now).
         let mut gid: HashMap<(i64, &str), (i64, i64, bool)> = HashMap::new();
-        let mut activity: Vec<(i64, i64, &'static str)> = Vec::new();
+        let mut activity: Vec<(i64, i64, &'static str, Option<&'static str>)> = Vec::new();
 
         // 3a. Groups this writer knows: a plain update by primary key (HOT, no index writes).
         let mut known = UpdateColumns::default();
@@ -396,14 +398,20 @@ impl Writer {
                        severity = CASE WHEN u.rank > g.severity_rank THEN u.severity ELSE g.severity END,
                        severity_rank = GREATEST(g.severity_rank, u.rank),
                        last_agent_id = COALESCE(u.agent, g.last_agent_id),
-                       status = CASE WHEN g.status = 'resolved' THEN 'regressed' ELSE g.status END,
-                       regressed_at = CASE WHEN g.status = 'resolved' THEN now() ELSE g.regressed_at END
+                       status = CASE WHEN g.status = 'resolved' THEN 'regressed'
+                                     WHEN (g.status = 'ignored' AND (g.occurrences + u.count >= g.ignored_until_count OR g.ignored_until <= now())) THEN 'unresolved'
+                                     ELSE g.status END,
+                       regressed_at = CASE WHEN g.status = 'resolved' THEN now() ELSE g.regressed_at END,
+                       reopened_at = CASE WHEN (g.status = 'ignored' AND (g.occurrences + u.count >= g.ignored_until_count OR g.ignored_until <= now())) THEN now() ELSE g.reopened_at END,
+                       ignored_until = CASE WHEN (g.status = 'ignored' AND (g.occurrences + u.count >= g.ignored_until_count OR g.ignored_until <= now())) THEN NULL ELSE g.ignored_until END,
+                       ignored_until_count = CASE WHEN (g.status = 'ignored' AND (g.occurrences + u.count >= g.ignored_until_count OR g.ignored_until <= now())) THEN NULL ELSE g.ignored_until_count END
                    FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::timestamptz[], $5::timestamptz[],
                                $6::int2[], $7::text[], $8::int8[])
                         AS u(tenant_id, id, count, first_seen, last_seen, rank, severity, agent)
                    WHERE g.tenant_id = u.tenant_id AND g.id = u.id
                    RETURNING g.tenant_id, g.fingerprint, g.id, g.occurrences,
-                       (g.status = 'regressed' AND g.regressed_at = now()) AS "regressed!""#,
+                       (g.status = 'regressed' AND g.regressed_at = now()) AS "regressed!",
+                       (g.status = 'unresolved' AND coalesce(g.reopened_at = now(), false)) AS "reopened!""#,
                 &known.tenant,
                 &known.id,
                 &known.count,
@@ -419,7 +427,9 @@ impl Writer {
                 if let Some(&fp) = fingerprints.get(r.fingerprint.as_str()) {
                     gid.insert((r.tenant_id, fp), (r.id, r.occurrences, false));
                     if r.regressed {
-                        activity.push((r.tenant_id, r.id, "regressed"));
+                        activity.push((r.tenant_id, r.id, "regressed", None));
+                    } else if r.reopened {
+                        activity.push((r.tenant_id, r.id, "reopened", Some(IGNORE_ENDED)));
                     }
                 }
             }
@@ -449,11 +459,17 @@ impl Writer {
                        severity = CASE WHEN EXCLUDED.severity_rank > g.severity_rank THEN EXCLUDED.severity ELSE g.severity END,
                        severity_rank = GREATEST(g.severity_rank, EXCLUDED.severity_rank),
                        last_agent_id = COALESCE(EXCLUDED.last_agent_id, g.last_agent_id),
-                       status = CASE WHEN g.status = 'resolved' THEN 'regressed' ELSE g.status END,
-                       regressed_at = CASE WHEN g.status = 'resolved' THEN now() ELSE g.regressed_at END
+                       status = CASE WHEN g.status = 'resolved' THEN 'regressed'
+                                     WHEN (g.status = 'ignored' AND (g.occurrences + EXCLUDED.occurrences >= g.ignored_until_count OR g.ignored_until <= now())) THEN 'unresolved'
+                                     ELSE g.status END,
+                       regressed_at = CASE WHEN g.status = 'resolved' THEN now() ELSE g.regressed_at END,
+                       reopened_at = CASE WHEN (g.status = 'ignored' AND (g.occurrences + EXCLUDED.occurrences >= g.ignored_until_count OR g.ignored_until <= now())) THEN now() ELSE g.reopened_at END,
+                       ignored_until = CASE WHEN (g.status = 'ignored' AND (g.occurrences + EXCLUDED.occurrences >= g.ignored_until_count OR g.ignored_until <= now())) THEN NULL ELSE g.ignored_until END,
+                       ignored_until_count = CASE WHEN (g.status = 'ignored' AND (g.occurrences + EXCLUDED.occurrences >= g.ignored_until_count OR g.ignored_until <= now())) THEN NULL ELSE g.ignored_until_count END
                    RETURNING tenant_id, fingerprint, id, occurrences,
                        (xmax = 0) AS "inserted!",
-                       (status = 'regressed' AND regressed_at = now()) AS "regressed!""#,
+                       (status = 'regressed' AND regressed_at = now()) AS "regressed!",
+                       (status = 'unresolved' AND coalesce(reopened_at = now(), false)) AS "reopened!""#,
                 &cols.tenant,
                 &cols.fingerprint,
                 &cols.service,
@@ -473,9 +489,11 @@ impl Writer {
                 if let Some(&fp) = fingerprints.get(r.fingerprint.as_str()) {
                     gid.insert((r.tenant_id, fp), (r.id, r.occurrences, r.inserted));
                     if r.inserted {
-                        activity.push((r.tenant_id, r.id, "first_seen"));
+                        activity.push((r.tenant_id, r.id, "first_seen", None));
                     } else if r.regressed {
-                        activity.push((r.tenant_id, r.id, "regressed"));
+                        activity.push((r.tenant_id, r.id, "regressed", None));
+                    } else if r.reopened {
+                        activity.push((r.tenant_id, r.id, "reopened", Some(IGNORE_ENDED)));
                     }
                 }
                 learned.groups.push(((r.tenant_id, r.fingerprint), r.id));
@@ -489,18 +507,21 @@ impl Writer {
 
         // 4. Activity for new and regressed groups, and a notification for live listeners.
         if !activity.is_empty() {
-            let (mut at, mut ag, mut ak) = (Vec::new(), Vec::new(), Vec::new());
-            for (t, g, k) in activity {
+            let (mut at, mut ag, mut ak, mut an) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (t, g, k, n) in activity {
                 at.push(t);
                 ag.push(g);
                 ak.push(k.to_owned());
+                an.push(n.map(str::to_owned));
             }
             sqlx::query!(
-                r#"INSERT INTO activity (tenant_id, group_id, kind, actor)
-                   SELECT t, g, k, 'system' FROM UNNEST($1::int8[], $2::int8[], $3::text[]) AS x(t, g, k)"#,
+                r#"INSERT INTO activity (tenant_id, group_id, kind, actor, notes)
+                   SELECT t, g, k, 'system', n
+                   FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[]) AS x(t, g, k, n)"#,
                 &at,
                 &ag,
-                &ak
+                &ak,
+                &an as &[Option<String>]
             )
             .execute(&mut *tx)
             .await?;

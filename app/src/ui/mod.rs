@@ -6,13 +6,14 @@ pub mod pages;
 use crate::api_keys::ui::ApiKeysPage;
 use crate::auth::ui::LoginPage;
 use crate::error::AppError;
+use crate::errors::ui::{ErrorsPage, GroupPage};
 use crate::tenants::ui::AdminPage;
 use layout::AppLayout;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
-use pages::{AgentsPage, ErrorsPage, FixesPage, NotFound, OverviewPage, PlaybooksPage};
+use pages::{AgentsPage, FixesPage, NotFound, OverviewPage, PlaybooksPage};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -48,6 +49,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=AppLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=OverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("errors") view=ErrorsPage ssr=SsrMode::Async/>
+                    <Route path=path!("errors/:id") view=GroupPage ssr=SsrMode::Async/>
                     <Route path=path!("agents") view=AgentsPage ssr=SsrMode::Async/>
                     <Route path=path!("fixes") view=FixesPage ssr=SsrMode::Async/>
                     <Route path=path!("playbooks") view=PlaybooksPage ssr=SsrMode::Async/>
@@ -96,6 +98,23 @@ pub fn ErrorNote(error: AppError) -> impl IntoView {
             <p>{error.to_string()}</p>
             {signed_out.then(|| view! { <p><a href="/login" rel="external">"Sign in again"</a></p> })}
         </div>
+    }
+}
+
+/// How long before `now` the time `t` was, in words ("3 min ago"); `now` comes from the
+/// server with the data, so server and browser render the same text.
+pub fn relative_time(
+    now: &chrono::DateTime<chrono::Utc>,
+    t: &chrono::DateTime<chrono::Utc>,
+) -> String {
+    let secs = (*now - *t).num_seconds();
+    match secs {
+        i64::MIN..=-60 => format!("in {} min", -secs / 60),
+        -59..=44 => "just now".into(),
+        45..=3_599 => format!("{} min ago", (secs + 30) / 60),
+        3_600..=86_399 => format!("{} h ago", secs / 3_600),
+        86_400..=2_591_999 => format!("{} d ago", secs / 86_400),
+        _ => format_time(t),
     }
 }
 

@@ -46,16 +46,6 @@ fn overview(user: CurrentUser) -> impl IntoView {
     }
 }
 
-/// `/errors`: the error feed.
-#[component]
-pub fn ErrorsPage() -> impl IntoView {
-    view! {
-        <EmptyPage title="Errors" heading="No errors yet">
-            <p>"Error groups appear here once agents and services send errors with an API key."</p>
-        </EmptyPage>
-    }
-}
-
 /// `/agents`: the agent fleet.
 #[component]
 pub fn AgentsPage() -> impl IntoView {

@@ -267,6 +267,29 @@ pub fn parse_stack(trace: &str) -> Vec<Frame> {
     frames
 }
 
+/// Each line of a stack trace with whether it belongs to an in-app frame (`Some(true)`), a
+/// library frame (`Some(false)`) or neither (`None`), for highlighting. A frame's indented
+/// continuation lines (Python's source line, Go's location) share its flag.
+pub fn stack_lines(trace: &str) -> Vec<(String, Option<bool>)> {
+    let mut current = None;
+    trace
+        .lines()
+        .map(|line| {
+            let frame = python_frame(line)
+                .or_else(|| java_frame(line))
+                .or_else(|| js_frame(line))
+                .or_else(|| rust_frame(line))
+                .or_else(|| go_frame(line));
+            current = match frame {
+                Some(f) => Some(f.in_app),
+                None if line.starts_with([' ', '\t']) => current,
+                None => None,
+            };
+            (line.to_owned(), current)
+        })
+        .collect()
+}
+
 fn python_frame(line: &str) -> Option<Frame> {
     let caps = PY_FRAME.captures(line)?;
     let path = caps.name("path").map_or("", |m| m.as_str());
@@ -1111,6 +1134,18 @@ runtime.goexit()
                 frame("github.com/acme/lib/db", "(*Pool).Get", false),
             ]
         );
+    }
+
+    #[test]
+    fn stack_lines_mark_in_app_and_library_frames() {
+        let lines = stack_lines(PY_TRACE);
+        let flagged: Vec<Option<bool>> = lines.iter().map(|(_, f)| *f).collect();
+        assert_eq!(lines.len(), PY_TRACE.lines().count());
+        assert_eq!(flagged[0], None, "the Traceback header is no frame");
+        assert!(flagged.contains(&Some(true)), "{lines:?}");
+        let java = "java.lang.IllegalStateException: boom\n\tat com.acme.Ledger.post(Ledger.java:10)\n\tat java.base/java.lang.Thread.run(Thread.java:833)";
+        let flagged: Vec<Option<bool>> = stack_lines(java).into_iter().map(|(_, f)| f).collect();
+        assert_eq!(flagged, [None, Some(true), Some(false)]);
     }
 
     #[test]

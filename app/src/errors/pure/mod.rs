@@ -10,7 +10,7 @@ pub mod validate;
 pub use category::{Category, classify, parse_category};
 pub use fingerprint::{
     Frame, apply_client_fingerprint, fingerprint, fingerprint_with_frames, normalize_message,
-    parse_stack, stack_signature,
+    parse_stack, stack_lines, stack_signature,
 };
 pub use scrub::{FILTERED, scrub_json, scrub_text};
 pub use severity::{Severity, parse_severity, worst};

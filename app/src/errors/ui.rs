@@ -1,0 +1,850 @@
+//! The dashboard's error pages: the feed (`/errors`) and a group (`/errors/{id}`) with the
+//! resolution workflow. Thin server functions over `read`, signed in by session.
+
+use super::view::{ActivityEntry, ErrorDetail, ErrorEvent, ErrorGroup, ErrorList, ListQuery};
+use crate::error::AppError;
+use crate::ui::pages::NotFound;
+use crate::ui::{ErrorNote, FieldError, FormError, format_time, relative_time};
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+
+/// A page of the feed and what the page needs around it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedPage {
+    pub list: ErrorList,
+    /// The server's clock, so relative times read the same on server and browser.
+    pub now: DateTime<Utc>,
+    /// Whether the company has received any error at all (else the page teaches how).
+    pub has_any: bool,
+    /// The seed REST endpoint as this server is reached, for the first-error example.
+    pub ingest_url: String,
+    /// Services seen, for the filter.
+    pub services: Vec<String>,
+}
+
+/// A group with everything its page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupData {
+    pub detail: ErrorDetail,
+    pub now: DateTime<Utc>,
+    /// The latest event's stack trace, line by line, flagged in-app / library / neither.
+    pub stack: Vec<(String, Option<bool>)>,
+    /// Whether the signed-in user may act on it (member or admin).
+    pub can_act: bool,
+    /// Who it is assigned to.
+    pub assignee: Option<Assignee>,
+    /// Who it can be assigned to (only for those who may act).
+    pub assignees: Vec<Assignee>,
+}
+
+/// A member or agent a group can be assigned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignee {
+    /// `user:<id>` or `agent:<id>`.
+    pub value: String,
+    pub label: String,
+}
+
+/// Time ranges the feed offers, as (URL value, label, hours).
+pub const RANGES: [(&str, &str, i64); 4] = [
+    ("1h", "Last hour", 1),
+    ("24h", "Last 24 hours", 24),
+    ("7d", "Last 7 days", 24 * 7),
+    ("30d", "Last 30 days", 24 * 30),
+];
+
+/// One page of the current company's groups (any role). `range` is one of [`RANGES`].
+#[server(prefix = "/api/ui", endpoint = "errors/feed", input = server_fn::codec::Json)]
+pub async fn error_feed(query: ListQuery, range: Option<String>) -> Result<FeedPage, AppError> {
+    let tenant = crate::auth::ssr::auth()
+        .await?
+        .require(crate::auth::Role::Viewer)?;
+    let pool = crate::state::pool();
+    let now = Utc::now();
+    let mut query = query;
+    if let Some(range) = range.as_deref().filter(|r| !r.is_empty() && *r != "all") {
+        let (_, _, hours) = RANGES
+            .iter()
+            .find(|(v, _, _)| *v == range)
+            .ok_or_else(|| AppError::invalid("range", "must be one of 1h, 24h, 7d, 30d, all"))?;
+        query.since = Some((now - chrono::Duration::hours(*hours)).to_rfc3339());
+    }
+    let headers = leptos_axum::extract::<http::HeaderMap>()
+        .await
+        .map_err(|_| AppError::Internal)?;
+    Ok(FeedPage {
+        list: super::read::list(&pool, tenant, &query).await?,
+        now,
+        has_any: super::read::has_groups(&pool, tenant).await?,
+        ingest_url: format!("{}/api/errors/log", origin(&headers)),
+        services: super::read::services(&pool, tenant).await?,
+    })
+}
+
+/// `scheme://host` as the browser reached this server (behind a proxy: its forwarded headers).
+#[cfg(feature = "ssr")]
+fn origin(headers: &http::HeaderMap) -> String {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or_else(|| "localhost:3000".into());
+    let scheme = match header("x-forwarded-proto").as_deref() {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
+}
+
+/// One group of the current company with its events and history; 404 for any other id.
+#[server(prefix = "/api/ui", endpoint = "errors/group", input = server_fn::codec::Json)]
+pub async fn load_error_group(id: i64) -> Result<GroupData, AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Viewer)?;
+    let detail = super::read::detail(&crate::state::pool(), tenant, id).await?;
+    let stack = detail
+        .latest_event
+        .as_ref()
+        .and_then(|e| e.stack_trace.as_deref())
+        .map(super::pure::stack_lines)
+        .unwrap_or_default();
+    let pool = crate::state::pool();
+    let can_act = ctx.require(crate::auth::Role::Member).is_ok();
+    let convert = |a: super::read::Assignee| Assignee {
+        value: a.value,
+        label: a.label,
+    };
+    Ok(GroupData {
+        assignee: super::read::assignee_of(&pool, tenant, id)
+            .await?
+            .map(convert),
+        assignees: if can_act {
+            super::read::assignees(&pool, tenant)
+                .await?
+                .into_iter()
+                .map(convert)
+                .collect()
+        } else {
+            Vec::new()
+        },
+        detail,
+        now: Utc::now(),
+        stack,
+        can_act,
+    })
+}
+
+/// Resolves a group with optional notes (member or admin).
+#[server(prefix = "/api/ui", endpoint = "errors/resolve")]
+pub async fn resolve_group(id: i64, notes: Option<String>) -> Result<(), AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Member)?;
+    super::read::resolve(
+        &crate::state::pool(),
+        tenant,
+        id,
+        notes.as_deref(),
+        &ctx.actor(),
+    )
+    .await
+    .map_err(|e| rename_field(e, "resolution_notes", "notes"))?;
+    Ok(())
+}
+
+/// Opens a resolved or ignored group again (member or admin).
+#[server(prefix = "/api/ui", endpoint = "errors/reopen")]
+pub async fn reopen_group(id: i64) -> Result<(), AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Member)?;
+    super::read::reopen(&crate::state::pool(), tenant, id, &ctx.actor()).await?;
+    Ok(())
+}
+
+/// Ignores a group forever, for a while (`1h`, `24h`, `7d`) or until `count` more events
+/// (`mode = count`); it reopens by itself when that ends (member or admin).
+#[server(prefix = "/api/ui", endpoint = "errors/ignore")]
+pub async fn ignore_group(id: i64, mode: String, count: Option<String>) -> Result<(), AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Member)?;
+    let count = match count.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| AppError::invalid("count", "must be a whole number"))?,
+        ),
+    };
+    let how = super::read::IgnoreFor::parse(&mode, count)?;
+    super::read::ignore(&crate::state::pool(), tenant, id, how, &ctx.actor()).await
+}
+
+/// Assigns a group to a member or agent (`user:<id>` / `agent:<id>`), or to nobody (`""`).
+#[server(prefix = "/api/ui", endpoint = "errors/assign")]
+pub async fn assign_group(id: i64, assignee: String) -> Result<(), AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Member)?;
+    super::read::assign(&crate::state::pool(), tenant, id, &assignee, &ctx.actor()).await
+}
+
+/// Adds a comment to a group's history (member or admin).
+#[server(prefix = "/api/ui", endpoint = "errors/comment")]
+pub async fn comment_group(id: i64, notes: String) -> Result<(), AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Member)?;
+    super::read::comment(&crate::state::pool(), tenant, id, &notes, &ctx.actor()).await
+}
+
+/// The form names a field differently from the API.
+#[cfg(feature = "ssr")]
+fn rename_field(e: AppError, from: &str, to: &'static str) -> AppError {
+    match e {
+        AppError::Invalid { field, reason } if field == from => AppError::invalid(to, reason),
+        other => other,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The feed
+// ---------------------------------------------------------------------------------------
+
+/// Filter values as the URL carries them.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FeedParams {
+    status: String,
+    severity: String,
+    category: String,
+    service: String,
+    range: String,
+    sort: String,
+    q: String,
+    cursor: String,
+}
+
+impl FeedParams {
+    fn from_query(p: &leptos_router::params::ParamsMap) -> Self {
+        let get = |k: &str| p.get(k).unwrap_or_default();
+        Self {
+            status: p.get("status").unwrap_or_else(|| "open".into()),
+            severity: get("severity"),
+            category: get("category"),
+            service: get("service"),
+            range: get("range"),
+            sort: get("sort"),
+            q: get("q"),
+            cursor: get("cursor"),
+        }
+    }
+
+    fn list_query(&self) -> ListQuery {
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        ListQuery {
+            status: some(&self.status).filter(|s| s != "all"),
+            severity: some(&self.severity),
+            category: some(&self.category),
+            service: some(&self.service),
+            sort: some(&self.sort),
+            q: some(&self.q),
+            cursor: some(&self.cursor),
+            ..Default::default()
+        }
+    }
+
+    /// `/errors?…` for these filters on the page after `cursor`.
+    fn url(&self, cursor: Option<&str>) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("status", self.status.as_str()),
+            ("severity", &self.severity),
+            ("category", &self.category),
+            ("service", &self.service),
+            ("range", &self.range),
+            ("sort", &self.sort),
+            ("q", &self.q),
+            ("cursor", cursor.unwrap_or_default()),
+        ] {
+            if !v.is_empty() {
+                parts.push(format!("{k}={}", crate::ui::layout::urlencode(v)));
+            }
+        }
+        format!("/errors?{}", parts.join("&"))
+    }
+}
+
+const STATUSES: [(&str, &str); 6] = [
+    ("open", "Open"),
+    ("unresolved", "Unresolved"),
+    ("regressed", "Regressed"),
+    ("resolved", "Resolved"),
+    ("ignored", "Ignored"),
+    ("all", "Any status"),
+];
+const SEVERITIES: [&str; 4] = ["critical", "error", "warning", "info"];
+const CATEGORIES: [&str; 7] = [
+    "network",
+    "resource",
+    "config",
+    "dependency",
+    "runtime",
+    "auth",
+    "unknown",
+];
+const SORTS: [(&str, &str); 3] = [
+    ("last_seen", "Last seen"),
+    ("count", "Most events"),
+    ("first_seen", "First seen"),
+];
+
+/// `/errors`: one row per group, filtered and searched through the URL.
+#[component]
+pub fn ErrorsPage() -> impl IntoView {
+    let query = use_query_map();
+    let params = Memo::new(move |_| query.with(FeedParams::from_query));
+    let feed = Resource::new(
+        move || params.get(),
+        |p| {
+            let range = (!p.range.is_empty()).then(|| p.range.clone());
+            error_feed(p.list_query(), range)
+        },
+    );
+    view! {
+        <Title text="Errors"/>
+        <h1>"Errors"</h1>
+        {move || view! { <FeedFilters params=params.get()/> }}
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match feed.await {
+                    Ok(page) => view! { <FeedTable page params=params.get_untracked()/> }.into_any(),
+                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The filter bar: a plain GET form, so it works before hydration and the URL is shareable.
+#[component]
+fn FeedFilters(params: FeedParams) -> impl IntoView {
+    let option = |value: &str, label: &str, current: &str| {
+        view! { <option value=value.to_owned() selected=value == current>{label.to_owned()}</option> }
+    };
+    view! {
+        <form class="filters" method="get" action="/errors" role="search">
+            <div class="field grow">
+                <label for="f-q">"Search"</label>
+                <input id="f-q" type="search" name="q" value=params.q.clone() maxlength="200"
+                    placeholder="type, message or service"/>
+            </div>
+            <div class="field">
+                <label for="f-status">"Status"</label>
+                <select id="f-status" name="status">
+                    {STATUSES.iter().map(|(v, l)| option(v, l, &params.status)).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="f-severity">"Severity"</label>
+                <select id="f-severity" name="severity">
+                    {option("", "Any", &params.severity)}
+                    {SEVERITIES.iter().map(|v| option(v, v, &params.severity)).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="f-category">"Category"</label>
+                <select id="f-category" name="category">
+                    {option("", "Any", &params.category)}
+                    {CATEGORIES.iter().map(|v| option(v, v, &params.category)).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="f-service">"Service"</label>
+                <input id="f-service" name="service" value=params.service.clone() maxlength="200"
+                    list="f-services" placeholder="any"/>
+            </div>
+            <div class="field">
+                <label for="f-range">"Seen in"</label>
+                <select id="f-range" name="range">
+                    {option("", "Any time", &params.range)}
+                    {RANGES.iter().map(|(v, l, _)| option(v, l, &params.range)).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="f-sort">"Sort"</label>
+                <select id="f-sort" name="sort">
+                    {SORTS.iter().map(|(v, l)| option(v, l, if params.sort.is_empty() { "last_seen" } else { &params.sort })).collect_view()}
+                </select>
+            </div>
+            <div class="field actions">
+                <button type="submit" class="button primary">"Apply"</button>
+                <a class="button secondary" href="/errors">"Reset"</a>
+            </div>
+        </form>
+    }
+}
+
+#[component]
+fn FeedTable(page: FeedPage, params: FeedParams) -> impl IntoView {
+    if !page.has_any {
+        return view! { <FirstError ingest_url=page.ingest_url/> }.into_any();
+    }
+    let FeedPage {
+        list,
+        now,
+        services,
+        ..
+    } = page;
+    let next = list.next_cursor.as_deref().map(|c| params.url(Some(c)));
+    let first = (!params.cursor.is_empty()).then(|| params.url(None));
+    let shown = list.errors.len();
+    view! {
+        <datalist id="f-services">
+            {services.into_iter().map(|s| view! { <option value=s/> }).collect_view()}
+        </datalist>
+        <p class="muted result-count" id="result-count">
+            {format!("{} matching group{}", list.total, if list.total == 1 { "" } else { "s" })}
+            {(!params.cursor.is_empty()).then_some(" (later page)")}
+        </p>
+        {if shown == 0 {
+            view! {
+                <section class="empty-state">
+                    <h2>"Nothing matches"</h2>
+                    <p>"No error group matches these filters. "<a href="/errors?status=all">"Show every group"</a>"."</p>
+                </section>
+            }.into_any()
+        } else {
+            view! {
+                <div class="table-wrap">
+                <table class="data feed" id="error-feed">
+                    <thead><tr>
+                        <th scope="col">"Error"</th>
+                        <th scope="col">"Category"</th>
+                        <th scope="col">"Agent"</th>
+                        <th scope="col" class="num">"Events"</th>
+                        <th scope="col">"Last seen"</th>
+                        <th scope="col">"First seen"</th>
+                        <th scope="col">"Status"</th>
+                    </tr></thead>
+                    <tbody>
+                        {list.errors.into_iter().map(|g| view! { <FeedRow group=g now/> }).collect_view()}
+                    </tbody>
+                </table>
+                </div>
+            }.into_any()
+        }}
+        <nav class="pager" aria-label="Pages">
+            {first.map(|href| view! { <a class="button secondary" href=href>"← First page"</a> })}
+            {next.map(|href| view! { <a class="button secondary" href=href rel="next">"Next page →"</a> })}
+        </nav>
+    }
+    .into_any()
+}
+
+#[component]
+fn FeedRow(group: ErrorGroup, now: DateTime<Utc>) -> impl IntoView {
+    let href = format!("/errors/{}", group.id);
+    view! {
+        <tr data-group-id=group.id.to_string()>
+            <td class="title-cell">
+                <SeverityBadge severity=group.severity.clone()/>
+                " "
+                <a class="group-title" href=href>{group.error_type.clone()}": "{group.title.clone()}</a>
+                <div class="muted small">{group.service.clone()}</div>
+            </td>
+            <td><span class="badge">{group.category.clone()}</span></td>
+            <td>{group.agent.clone().unwrap_or_else(|| "—".into())}</td>
+            <td class="num count">{group.occurrences}</td>
+            <td><Time at=group.last_seen now/></td>
+            <td><Time at=group.first_seen now/></td>
+            <td><StatusBadge status=group.status.clone()/></td>
+        </tr>
+    }
+}
+
+/// The teaching empty state: the exact request that sends a first error.
+#[component]
+fn FirstError(ingest_url: String) -> impl IntoView {
+    let curl = format!(
+        "curl -X POST {ingest_url} \\\n  -H \"Authorization: Bearer $FAULTLINE_KEY\" \\\n  -H \"Content-Type: application/json\" \\\n  -d '{{\"service\": \"checkout\", \"severity\": \"error\", \"error_type\": \"ConnectionError\", \"message\": \"connection refused to db:5432\"}}'"
+    );
+    view! {
+        <section class="empty-state" id="first-error">
+            <h2>"No errors received yet"</h2>
+            <p>"Create an API key with the "<code>"ingest"</code>" scope in "<a href="/settings">"Settings"</a>
+               ", put it in "<code>"FAULTLINE_KEY"</code>", and send a first error:"</p>
+            <pre class="code-block"><code>{curl}</code></pre>
+            <p class="muted">"It appears here as a group; the same error sent again raises its count."</p>
+        </section>
+    }
+}
+
+#[component]
+fn SeverityBadge(severity: String) -> impl IntoView {
+    let class = format!("sev sev-{}", css_token(&severity));
+    view! { <span class=class>{severity}</span> }
+}
+
+#[component]
+fn StatusBadge(status: String) -> impl IntoView {
+    let class = format!("status status-{}", css_token(&status));
+    view! { <span class=class>{status}</span> }
+}
+
+/// A relative time with the absolute one on hover.
+#[component]
+fn Time(at: DateTime<Utc>, now: DateTime<Utc>) -> impl IntoView {
+    view! { <time datetime=at.to_rfc3339() title=format_time(&at)>{relative_time(&now, &at)}</time> }
+}
+
+/// leptos_meta writes the server-rendered `<title>` unescaped, and a client-sent `</title>`
+/// would end it: angle brackets become look-alike quotes there (the page body is escaped).
+fn tab_title(s: &str) -> String {
+    s.chars()
+        .take(120)
+        .map(|c| match c {
+            '<' => '‹',
+            '>' => '›',
+            c => c,
+        })
+        .collect()
+}
+
+/// Keeps only characters that are safe in a class name (values come from the database).
+fn css_token(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// A group
+// ---------------------------------------------------------------------------------------
+
+/// `/errors/{id}`: one group, its latest event, recent events and history, and actions.
+#[component]
+pub fn GroupPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok())));
+    let resolve = ServerAction::<ResolveGroup>::new();
+    let reopen = ServerAction::<ReopenGroup>::new();
+    let comment = ServerAction::<CommentGroup>::new();
+    let ignore = ServerAction::<IgnoreGroup>::new();
+    let assign = ServerAction::<AssignGroup>::new();
+    let actions = GroupActions {
+        resolve,
+        reopen,
+        comment,
+        ignore,
+        assign,
+    };
+    let page = Resource::new(
+        move || {
+            (
+                id.get(),
+                resolve.version().get(),
+                reopen.version().get(),
+                comment.version().get(),
+                ignore.version().get(),
+                assign.version().get(),
+            )
+        },
+        |(id, ..)| async move {
+            match id {
+                Some(id) => load_error_group(id).await,
+                None => Err(AppError::not_found("error")),
+            }
+        },
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(p) => view! { <GroupView page=p actions/> }.into_any(),
+                    Err(AppError::NotFound(_)) => view! { <NotFound/> }.into_any(),
+                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The actions of a group page (one of each, shared by its forms).
+#[derive(Clone, Copy)]
+struct GroupActions {
+    resolve: ServerAction<ResolveGroup>,
+    reopen: ServerAction<ReopenGroup>,
+    comment: ServerAction<CommentGroup>,
+    ignore: ServerAction<IgnoreGroup>,
+    assign: ServerAction<AssignGroup>,
+}
+
+#[component]
+fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
+    let GroupData {
+        detail,
+        now,
+        stack,
+        can_act,
+        assignee,
+        assignees,
+    } = page;
+    let ErrorDetail {
+        group,
+        latest_event,
+        recent_events,
+        activity,
+    } = detail;
+    let open = matches!(group.status.as_str(), "unresolved" | "regressed");
+    let title = format!("{}: {}", group.error_type, group.title);
+    view! {
+        <Title text=tab_title(&title)/>
+        <p class="crumbs"><a href="/errors">"← Errors"</a></p>
+        <header class="group-head">
+            <h1><SeverityBadge severity=group.severity.clone()/>" "{title}</h1>
+            <dl class="facts">
+                <div><dt>"Status"</dt><dd id="group-status"><StatusBadge status=group.status.clone()/></dd></div>
+                <div><dt>"Events"</dt><dd id="group-count">{group.occurrences}</dd></div>
+                <div><dt>"Service"</dt><dd>{group.service.clone()}</dd></div>
+                <div><dt>"Category"</dt><dd>{group.category.clone()}</dd></div>
+                <div><dt>"First seen"</dt><dd><Time at=group.first_seen now/></dd></div>
+                <div><dt>"Last seen"</dt><dd><Time at=group.last_seen now/></dd></div>
+                <div><dt>"Agent"</dt><dd>{group.agent.clone().unwrap_or_else(|| "—".into())}</dd></div>
+                <div><dt>"Assignee"</dt><dd id="group-assignee">{assignee.as_ref().map_or_else(|| "nobody".to_owned(), |a| a.label.clone())}</dd></div>
+                <div><dt>"Fingerprint"</dt><dd><code title=group.fingerprint.clone()>{group.fingerprint.chars().take(12).collect::<String>()}</code></dd></div>
+            </dl>
+            {group.resolution_notes.clone().filter(|_| group.status == "resolved").map(|n| view! {
+                <p class="resolution">"Resolved"
+                    {group.resolved_by.clone().map(|b| format!(" by {b}"))}": "{n}</p>
+            })}
+        </header>
+        {can_act.then(|| view! { <ActionsCard id=group.id open actions assignee assignees/> })}
+        <div class="group-body">
+            <section class="card" aria-labelledby="latest-h">
+                <h2 id="latest-h">"Latest event"</h2>
+                {match latest_event {
+                    Some(e) => view! { <EventView event=e stack now/> }.into_any(),
+                    None => view! { <p class="muted">"Its events have been removed by retention."</p> }.into_any(),
+                }}
+            </section>
+            <section class="card" aria-labelledby="recent-h">
+                <h2 id="recent-h">"Recent events"</h2>
+                <RecentEvents events=recent_events now/>
+            </section>
+            <section class="card" aria-labelledby="activity-h">
+                <h2 id="activity-h">"Activity"</h2>
+                {can_act.then(|| view! { <CommentForm id=group.id comment=actions.comment/> })}
+                <Timeline entries=activity now/>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn ActionsCard(
+    id: i64,
+    open: bool,
+    actions: GroupActions,
+    assignee: Option<Assignee>,
+    assignees: Vec<Assignee>,
+) -> impl IntoView {
+    let GroupActions {
+        resolve,
+        reopen,
+        ignore,
+        assign,
+        ..
+    } = actions;
+    let resolve_error = Signal::derive(move || resolve.value().get().and_then(|r| r.err()));
+    let reopen_error = Signal::derive(move || reopen.value().get().and_then(|r| r.err()));
+    let ignore_error = Signal::derive(move || ignore.value().get().and_then(|r| r.err()));
+    let assign_error = Signal::derive(move || assign.value().get().and_then(|r| r.err()));
+    let current = assignee.map(|a| a.value).unwrap_or_default();
+    view! {
+        <section class="card actions-card" aria-label="Actions">
+            {if open {
+                view! {
+                    <ActionForm action=resolve attr:class="stack" attr:id="resolve-form">
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <label for="resolve-notes">"Resolution notes"</label>
+                        <textarea id="resolve-notes" name="notes" rows="2" maxlength="10000"
+                            placeholder="What fixed it? (optional)" aria-describedby="notes-error"></textarea>
+                        <FieldError error=resolve_error field="notes"/>
+                        <FormError error=resolve_error fields=&["notes"]/>
+                        <div><button type="submit" class="button primary">"Resolve"</button></div>
+                    </ActionForm>
+                    <ActionForm action=ignore attr:class="inline-form" attr:id="ignore-form">
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <label for="ignore-mode">"Ignore"</label>
+                        <select id="ignore-mode" name="mode">
+                            <option value="forever">"forever"</option>
+                            <option value="1h">"for 1 hour"</option>
+                            <option value="24h">"for 24 hours"</option>
+                            <option value="7d">"for 7 days"</option>
+                            <option value="count">"until N more events"</option>
+                        </select>
+                        <label for="ignore-count">"N"</label>
+                        <input id="ignore-count" name="count" type="number" min="1" max="1000000"
+                            inputmode="numeric" class="short" aria-describedby="count-error"/>
+                        <button type="submit" class="button secondary">"Ignore"</button>
+                        <FieldError error=ignore_error field="count"/>
+                        <FormError error=ignore_error fields=&["count"]/>
+                    </ActionForm>
+                }.into_any()
+            } else {
+                view! {
+                    <ActionForm action=reopen attr:id="reopen-form">
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <FormError error=reopen_error/>
+                        <button type="submit" class="button secondary">"Reopen"</button>
+                    </ActionForm>
+                }.into_any()
+            }}
+            <ActionForm action=assign attr:class="inline-form" attr:id="assign-form">
+                <input type="hidden" name="id" value=id.to_string()/>
+                <label for="assign-to">"Assign to"</label>
+                <select id="assign-to" name="assignee">
+                    <option value="" selected=current.is_empty()>"nobody"</option>
+                    {assignees.into_iter().map(|a| {
+                        let selected = a.value == current;
+                        view! { <option value=a.value selected=selected>{a.label}</option> }
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="button secondary">"Assign"</button>
+                <FormError error=assign_error/>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn CommentForm(id: i64, comment: ServerAction<CommentGroup>) -> impl IntoView {
+    let error = Signal::derive(move || comment.value().get().and_then(|r| r.err()));
+    view! {
+        <ActionForm action=comment attr:class="stack comment-form" attr:id="comment-form">
+            <input type="hidden" name="id" value=id.to_string()/>
+            <label for="comment-notes">"Comment"</label>
+            <textarea id="comment-notes" name="notes" rows="2" maxlength="10000" required
+                aria-describedby="notes-error"></textarea>
+            <FieldError error=error field="notes"/>
+            <FormError error=error fields=&["notes"]/>
+            <div><button type="submit" class="button secondary">"Add comment"</button></div>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn EventView(
+    event: ErrorEvent,
+    stack: Vec<(String, Option<bool>)>,
+    now: DateTime<Utc>,
+) -> impl IntoView {
+    let details = event
+        .details
+        .as_ref()
+        .map(|d| serde_json::to_string_pretty(d).unwrap_or_default());
+    let tags: Vec<(String, String)> = event
+        .tags
+        .as_ref()
+        .and_then(|t| t.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    view! {
+        <p class="muted small">
+            <Time at=event.occurred_at now/>
+            {event.agent.clone().map(|a| format!(" · agent {a}"))}
+            {event.environment.clone().map(|e| format!(" · {e}"))}
+            {event.release.clone().map(|r| format!(" · release {r}"))}
+            " · event "<code>{event.event_id.to_string()}</code>
+        </p>
+        <pre class="message" id="event-message">{event.message.clone()}</pre>
+        {(!stack.is_empty()).then(|| view! {
+            <h3>"Stack trace"</h3>
+            <pre class="stacktrace" id="stack-trace"><code>
+                {stack.into_iter().map(|(line, in_app)| {
+                    let class = match in_app {
+                        Some(true) => "line in-app",
+                        Some(false) => "line lib",
+                        None => "line",
+                    };
+                    view! { <span class=class>{line}</span>"\n" }
+                }).collect_view()}
+            </code></pre>
+        })}
+        {(!tags.is_empty()).then(|| view! {
+            <h3>"Tags"</h3>
+            <ul class="tags">
+                {tags.into_iter().map(|(k, v)| view! { <li><span class="tag-key">{k}</span>" "<span class="tag-value">{v}</span></li> }).collect_view()}
+            </ul>
+        })}
+        {details.map(|d| view! { <h3>"Details"</h3><pre class="json">{d}</pre> })}
+    }
+}
+
+#[component]
+fn RecentEvents(events: Vec<ErrorEvent>, now: DateTime<Utc>) -> impl IntoView {
+    if events.is_empty() {
+        return view! { <p class="muted">"No events stored."</p> }.into_any();
+    }
+    view! {
+        <ol class="events">
+            {events.into_iter().map(|e| view! {
+                <li>
+                    <Time at=e.occurred_at now/>
+                    " "<span class="event-message">{e.message}</span>
+                    {e.agent.map(|a| view! { " "<span class="muted small">{format!("({a})")}</span> })}
+                </li>
+            }).collect_view()}
+        </ol>
+    }
+    .into_any()
+}
+
+#[component]
+fn Timeline(entries: Vec<ActivityEntry>, now: DateTime<Utc>) -> impl IntoView {
+    if entries.is_empty() {
+        return view! { <p class="muted">"Nothing has happened to this error yet."</p> }.into_any();
+    }
+    view! {
+        <ol class="timeline" id="activity">
+            {entries.into_iter().map(|a| {
+                let label = match a.kind.as_str() {
+                    "first_seen" => "first seen",
+                    "resolved" => "resolved",
+                    "reopened" => "reopened",
+                    "regressed" => "regressed (it came back after being resolved)",
+                    "ignored" => "ignored",
+                    "assigned" => "assigned",
+                    "commented" => "commented",
+                    "fix_started" => "fix started",
+                    "fix_finished" => "fix finished",
+                    _ => "updated",
+                };
+                view! {
+                    <li class=format!("act act-{}", css_token(&a.kind))>
+                        <span class="act-what">{label}</span>
+                        " by "<span class="act-actor">{a.actor}</span>" · "<Time at=a.at now/>
+                        {a.notes.map(|n| view! { <p class="act-notes">{n}</p> })}
+                    </li>
+                }
+            }).collect_view()}
+        </ol>
+    }
+    .into_any()
+}

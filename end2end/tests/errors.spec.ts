@@ -1,0 +1,165 @@
+import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+
+const ADMIN_EMAIL = process.env.FAULTLINE_ADMIN_EMAIL ?? "admin@faultline.local";
+const ADMIN_PASSWORD = process.env.FAULTLINE_ADMIN_PASSWORD ?? "e2e-admin-password";
+const PASSWORD = "tenant-admin-password";
+const JSON_ACCEPT = { Accept: "application/json" };
+
+async function settled(page: Page, js: boolean) {
+  if (js) {
+    await page.waitForLoadState("networkidle");
+  }
+}
+
+/** A fresh company with an admin (created by the super-admin) and an ingest key. */
+async function company(request: APIRequestContext, suffix: string) {
+  const slug = `errs-${suffix}`;
+  const admin = `admin-${suffix}@errs.test`;
+  let res = await request.post("/api/ui/login", { form: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD }, headers: JSON_ACCEPT });
+  expect(res.status()).toBe(200);
+  res = await request.post("/api/ui/tenants/create", {
+    form: { slug, name: `Errors ${suffix}`, admin_email: admin, admin_password: PASSWORD },
+    headers: JSON_ACCEPT,
+  });
+  expect(res.status()).toBe(200);
+  res = await request.post("/api/ui/login", { form: { email: admin, password: PASSWORD }, headers: JSON_ACCEPT });
+  expect(res.status()).toBe(200);
+  res = await request.post("/api/ui/api_keys/create", { form: { name: "agent", scope_ingest: "on" }, headers: JSON_ACCEPT });
+  expect(res.status()).toBe(200);
+  const key: string = (await res.json()).secret;
+  return { admin, key };
+}
+
+async function send(request: APIRequestContext, key: string, body: object) {
+  const res = await request.post("/api/errors/log", { headers: { Authorization: `Bearer ${key}` }, data: body });
+  expect(res.status()).toBe(201);
+  return res.json();
+}
+
+const TRACE = [
+  "Traceback (most recent call last):",
+  '  File "/app/ledger/api.py", line 88, in post_entry',
+  "    conn = pool.connect()",
+  '  File "/usr/lib/python3.11/site-packages/psycopg/pool.py", line 42, in connect',
+  "    raise ConnectionError()",
+  "ConnectionError: connection refused",
+].join("\n");
+
+test("the feed lists, filters and opens groups; a group is resolved with notes and reopened", async ({ page, javaScriptEnabled }, info) => {
+  const js = javaScriptEnabled;
+  const suffix = `${info.project.name.replace("chromium-", "")}-${Date.now().toString(36)}`;
+  const { admin, key } = await company(page.request, suffix);
+
+  // Signed in (the request context shares the page's cookies); nothing sent yet: the page teaches how.
+  await page.goto("/errors");
+  await expect(page.locator(".email")).toHaveText(admin);
+  await expect(page.getByRole("heading", { name: "No errors received yet" })).toBeVisible();
+  await expect(page.locator("#first-error pre")).toContainText("/api/errors/log");
+
+  for (let i = 0; i < 3; i++) {
+    await send(page.request, key, {
+      service: "ledger",
+      severity: "error",
+      error_type: "ConnectionError",
+      message: `connection refused to db-${i}:5432`,
+      stack_trace: TRACE,
+      tags: { region: "eu-1" },
+    });
+  }
+  await send(page.request, key, {
+    service: "billing",
+    severity: "critical",
+    error_type: "OutOfMemory",
+    message: "worker <b>killed</b>: out of memory",
+  });
+
+  await page.goto("/errors");
+  await settled(page, js);
+  const feed = page.locator("#error-feed");
+  await expect(feed.locator("tbody tr")).toHaveCount(2);
+  await expect(page.locator("#result-count")).toHaveText("2 matching groups");
+  // Client text is shown, never interpreted.
+  await expect(feed).toContainText("worker <b>killed</b>");
+  await expect(feed.locator("b")).toHaveCount(0);
+  const ledgerRow = feed.locator("tr", { hasText: "ConnectionError" });
+  await expect(ledgerRow.locator(".count")).toHaveText("3");
+  await page.screenshot({ path: info.outputPath("feed.png"), fullPage: true });
+
+  // Search and filters live in the URL.
+  await page.getByLabel("Search").fill("refused");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page).toHaveURL(/[?&]q=refused/);
+  await expect(feed.locator("tbody tr")).toHaveCount(1);
+  await page.getByLabel("Severity").selectOption("critical");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page.getByRole("heading", { name: "Nothing matches" })).toBeVisible();
+  await page.goBack();
+  await expect(page).toHaveURL(/[?&]q=refused/);
+  await expect(feed.locator("tbody tr")).toHaveCount(1);
+
+  // The group page: header, latest event with the in-app frame highlighted, history.
+  await feed.getByRole("link", { name: /ConnectionError/ }).click();
+  await expect(page).toHaveURL(/\/errors\/\d+$/);
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("ConnectionError: connection refused to db-");
+  await expect(page.locator("#group-count")).toHaveText("3");
+  await expect(page.locator("#stack-trace .in-app").first()).toContainText("/app/ledger/api.py");
+  await expect(page.locator("#stack-trace .lib").first()).toContainText("site-packages");
+  await expect(page.locator("#activity")).toContainText("first seen");
+  await settled(page, js);
+  await page.screenshot({ path: info.outputPath("detail.png"), fullPage: true });
+
+  // Resolve with notes: works before hydration (form post + redirect) and after it.
+  const resolved = page.waitForResponse((r) => r.url().endsWith("/api/ui/errors/resolve"));
+  await page.getByLabel("Resolution notes").fill("raised the pool size to 40");
+  await page.getByRole("button", { name: "Resolve" }).click();
+  expect((await resolved).status()).toBe(js ? 200 : 302);
+  await expect(page.locator("#group-status")).toHaveText("resolved");
+  await expect(page.locator("#activity li").first()).toContainText("resolved");
+  await expect(page.locator("#activity li").first()).toContainText("raised the pool size to 40");
+  await expect(page.locator("#activity li").first()).toContainText(admin);
+
+  await settled(page, js);
+  await page.getByLabel("Comment").fill("watching the <i>next</i> deploy");
+  await page.getByRole("button", { name: "Add comment" }).click();
+  await expect(page.locator("#activity li").first()).toContainText("watching the <i>next</i> deploy");
+
+  await settled(page, js);
+  await page.getByRole("button", { name: "Reopen" }).click();
+  await expect(page.locator("#group-status")).toHaveText("unresolved");
+  await expect(page.locator("#activity li").first()).toContainText("reopened");
+
+  // Assign it to a member of the company.
+  await settled(page, js);
+  await page.getByLabel("Assign to").selectOption({ label: admin });
+  await page.getByRole("button", { name: "Assign" }).click();
+  await expect(page.locator("#group-assignee")).toHaveText(admin);
+  await expect(page.locator("#activity li").first()).toContainText(`to ${admin}`);
+
+  // Ignore until 2 more events: it comes back by itself when they arrive.
+  await settled(page, js);
+  await page.getByLabel("Ignore").selectOption("count");
+  await page.getByLabel("N", { exact: true }).fill("2");
+  await page.getByRole("button", { name: "Ignore", exact: true }).click();
+  await expect(page.locator("#group-status")).toHaveText("ignored");
+  await expect(page.locator("#activity li").first()).toContainText("until 2 more events");
+  const again = {
+    service: "ledger",
+    severity: "error",
+    error_type: "ConnectionError",
+    message: "connection refused to db-7:5432",
+    stack_trace: TRACE,
+  };
+  await send(page.request, key, again);
+  await page.reload();
+  await expect(page.locator("#group-status")).toHaveText("ignored");
+  await send(page.request, key, again);
+  await page.reload();
+  await expect(page.locator("#group-status")).toHaveText("unresolved");
+  await expect(page.locator("#activity li").first()).toContainText("reopened");
+  await expect(page.locator("#group-count")).toHaveText("5");
+
+  // Another company's group, or no group at all: the 404 page.
+  const missing = await page.goto("/errors/999999999");
+  expect(missing?.status()).toBe(404);
+  await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+});
