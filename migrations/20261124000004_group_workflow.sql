@@ -13,3 +13,10 @@ ALTER TABLE error_groups
     ADD CONSTRAINT error_groups_one_assignee CHECK (assignee_user_id IS NULL OR assignee_agent_id IS NULL);
 -- Ignores that end with time are swept; this finds them without reading every group.
 CREATE INDEX error_groups_ignored_until_idx ON error_groups (ignored_until) WHERE status = 'ignored';
+
+-- Whether new events end an ignore: the count it waits for is reached, or its time is up.
+-- One definition for the writer's statements (inlined by the planner).
+CREATE FUNCTION ignore_ends(status text, occurrences_after bigint, until timestamptz, until_count bigint)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT status = 'ignored' AND coalesce(occurrences_after >= until_count OR until <= now(), false)
+$$;

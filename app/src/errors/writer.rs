@@ -399,12 +399,12 @@ impl Writer {
                        severity_rank = GREATEST(g.severity_rank, u.rank),
                        last_agent_id = COALESCE(u.agent, g.last_agent_id),
                        status = CASE WHEN g.status = 'resolved' THEN 'regressed'
-                                     WHEN (g.status = 'ignored' AND (g.occurrences + u.count >= g.ignored_until_count OR g.ignored_until <= now())) THEN 'unresolved'
+                                     WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN 'unresolved'
                                      ELSE g.status END,
                        regressed_at = CASE WHEN g.status = 'resolved' THEN now() ELSE g.regressed_at END,
-                       reopened_at = CASE WHEN (g.status = 'ignored' AND (g.occurrences + u.count >= g.ignored_until_count OR g.ignored_until <= now())) THEN now() ELSE g.reopened_at END,
-                       ignored_until = CASE WHEN (g.status = 'ignored' AND (g.occurrences + u.count >= g.ignored_until_count OR g.ignored_until <= now())) THEN NULL ELSE g.ignored_until END,
-                       ignored_until_count = CASE WHEN (g.status = 'ignored' AND (g.occurrences + u.count >= g.ignored_until_count OR g.ignored_until <= now())) THEN NULL ELSE g.ignored_until_count END
+                       reopened_at = CASE WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN now() ELSE g.reopened_at END,
+                       ignored_until = CASE WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN NULL ELSE g.ignored_until END,
+                       ignored_until_count = CASE WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN NULL ELSE g.ignored_until_count END
                    FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::timestamptz[], $5::timestamptz[],
                                $6::int2[], $7::text[], $8::int8[])
                         AS u(tenant_id, id, count, first_seen, last_seen, rank, severity, agent)
@@ -460,12 +460,12 @@ impl Writer {
                        severity_rank = GREATEST(g.severity_rank, EXCLUDED.severity_rank),
                        last_agent_id = COALESCE(EXCLUDED.last_agent_id, g.last_agent_id),
                        status = CASE WHEN g.status = 'resolved' THEN 'regressed'
-                                     WHEN (g.status = 'ignored' AND (g.occurrences + EXCLUDED.occurrences >= g.ignored_until_count OR g.ignored_until <= now())) THEN 'unresolved'
+                                     WHEN ignore_ends(g.status, g.occurrences + EXCLUDED.occurrences, g.ignored_until, g.ignored_until_count) THEN 'unresolved'
                                      ELSE g.status END,
                        regressed_at = CASE WHEN g.status = 'resolved' THEN now() ELSE g.regressed_at END,
-                       reopened_at = CASE WHEN (g.status = 'ignored' AND (g.occurrences + EXCLUDED.occurrences >= g.ignored_until_count OR g.ignored_until <= now())) THEN now() ELSE g.reopened_at END,
-                       ignored_until = CASE WHEN (g.status = 'ignored' AND (g.occurrences + EXCLUDED.occurrences >= g.ignored_until_count OR g.ignored_until <= now())) THEN NULL ELSE g.ignored_until END,
-                       ignored_until_count = CASE WHEN (g.status = 'ignored' AND (g.occurrences + EXCLUDED.occurrences >= g.ignored_until_count OR g.ignored_until <= now())) THEN NULL ELSE g.ignored_until_count END
+                       reopened_at = CASE WHEN ignore_ends(g.status, g.occurrences + EXCLUDED.occurrences, g.ignored_until, g.ignored_until_count) THEN now() ELSE g.reopened_at END,
+                       ignored_until = CASE WHEN ignore_ends(g.status, g.occurrences + EXCLUDED.occurrences, g.ignored_until, g.ignored_until_count) THEN NULL ELSE g.ignored_until END,
+                       ignored_until_count = CASE WHEN ignore_ends(g.status, g.occurrences + EXCLUDED.occurrences, g.ignored_until, g.ignored_until_count) THEN NULL ELSE g.ignored_until_count END
                    RETURNING tenant_id, fingerprint, id, occurrences,
                        (xmax = 0) AS "inserted!",
                        (status = 'regressed' AND regressed_at = now()) AS "regressed!",
