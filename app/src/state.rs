@@ -47,6 +47,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// The group-commit writer every ingest path submits to.
     pub ingest: IngestHandle,
+    /// Changes to groups, for the live feed.
+    pub live: crate::errors::live::Live,
 }
 
 /// The state provided to the current server function (panics only if the router was built

@@ -163,3 +163,37 @@ test("the feed lists, filters and opens groups; a group is resolved with notes a
   expect(missing?.status()).toBe(404);
   await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
 });
+
+test("the feed shows new groups and rising counts without a reload", async ({ page, javaScriptEnabled }, info) => {
+  test.skip(!javaScriptEnabled, "live updates need JavaScript");
+  const suffix = `live-${Date.now().toString(36)}`;
+  const { key } = await company(page.request, suffix);
+  const first = { service: "queue", severity: "error", error_type: "TimeoutError", message: "job 1 timed out after 30 s" };
+  await send(page.request, key, first);
+
+  await page.goto("/errors");
+  await page.waitForLoadState("networkidle");
+  const feed = page.locator("#error-feed");
+  await expect(feed.locator("tbody tr")).toHaveCount(1);
+  // A marker that a reload would wipe out.
+  await page.evaluate(() => ((window as unknown as { marker: string }).marker = "still here"));
+
+  await send(page.request, key, { service: "mailer", severity: "warning", error_type: "SmtpError", message: "relay refused" });
+  await expect(feed.locator("tbody tr")).toHaveCount(2);
+  await send(page.request, key, first);
+  await send(page.request, key, first);
+  const timeouts = feed.locator("tr", { hasText: "TimeoutError" }).locator(".count");
+  await expect(timeouts).toHaveText("3");
+  expect(await page.evaluate(() => (window as unknown as { marker: string }).marker)).toBe("still here");
+
+  // Filtered: changes are announced, not applied under the reader's eyes.
+  await page.goto("/errors?severity=error");
+  await page.waitForLoadState("networkidle");
+  await expect(timeouts).toHaveText("3");
+  await send(page.request, key, first);
+  await expect(page.locator("#show-new")).toHaveText("1 update — show");
+  await expect(timeouts).toHaveText("3");
+  await page.locator("#show-new").click();
+  await expect(timeouts).toHaveText("4");
+  await expect(page.locator("#show-new")).toHaveCount(0);
+});

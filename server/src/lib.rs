@@ -8,6 +8,7 @@ pub mod middleware;
 pub mod rest;
 pub mod router;
 pub mod session_store;
+pub mod stream;
 pub mod telemetry;
 
 use anyhow::Context;
@@ -57,6 +58,7 @@ pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) ->
             settings.ingest_queue,
             settings.ingest_writers,
         ),
+        live: app::errors::live::Live::spawn(pool.clone()),
         pool,
         settings: Arc::new(settings),
         started_at: Instant::now(),

@@ -1,7 +1,7 @@
 //! Router assembly: pages, server functions, operational endpoints and the middleware stack.
 
 use crate::session_store::PgSessionStore;
-use crate::{health, middleware, rest};
+use crate::{health, middleware, rest, stream};
 use app::state::AppState;
 use app::{App, shell};
 use axum::Router;
@@ -46,6 +46,7 @@ pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
         .route("/api/errors/log", post(rest::log_error))
         .route("/api/errors/{id}", get(rest::get_error))
         .route("/api/errors/{id}/resolve", post(rest::resolve_error))
+        .route("/api/stream", get(stream::stream))
         .route("/api/{*rest}", any(middleware::api_not_found))
         .leptos_routes_with_context(
             &state,

@@ -515,3 +515,43 @@ async fn groups_are_assigned_only_to_this_companys_members_and_agents(pool: PgPo
         .unwrap();
     assert!(group["assignee"].is_null());
 }
+
+#[sqlx::test(migrator = "app::MIGRATOR")]
+async fn the_live_stream_tells_a_company_only_about_its_own_groups(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    expect_error(
+        browser().get(app.url("/api/stream")).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let viewer = app
+        .member_client("viewer@acme.test", "acme", "viewer")
+        .await;
+    let mut res = viewer.get(app.url("/api/stream")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+
+    // The handler subscribed before answering: both commits below reach it.
+    let theirs = log(&app, "globex", "their outage").await;
+    let ours = log(&app, "acme", "our outage").await;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !text.contains("event: groups") {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("a groups event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("a data line");
+    let event: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(event["g"], json!([ours]), "the first event is ours: {text}");
+    assert_ne!(ours, theirs);
+}

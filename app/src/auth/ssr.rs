@@ -71,12 +71,16 @@ async fn session_tenant(session: &Session) -> Result<Option<i64>, AppError> {
 
 /// The authenticated caller, or 401 when there is no valid session.
 pub async fn auth() -> Result<AuthContext, AppError> {
-    let session = session().await?;
+    auth_from(&session().await?, &pool()).await
+}
+
+/// The caller whose request carries `session` (for handlers outside server functions).
+pub async fn auth_from(session: &Session, pool: &PgPool) -> Result<AuthContext, AppError> {
     let Some(user_id) = session.get::<i64>(SESSION_USER).await? else {
         return Err(AppError::Unauthorized("sign in first".into()));
     };
-    let tenant_id = session_tenant(&session).await?;
-    load_context(&pool(), user_id, tenant_id)
+    let tenant_id = session_tenant(session).await?;
+    load_context(pool, user_id, tenant_id)
         .await?
         .ok_or_else(|| AppError::Unauthorized("sign in first".into()))
 }

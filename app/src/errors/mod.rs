@@ -1,6 +1,8 @@
 //! Errors: ingestion (validation, scrubbing, classification, fingerprinting, the group-commit
 //! writer) and the agent functions over it.
 
+#[cfg(feature = "ssr")]
+pub mod live;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod pure;

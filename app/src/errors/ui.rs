@@ -317,10 +317,28 @@ pub fn ErrorsPage() -> impl IntoView {
             error_feed(p.list_query(), range)
         },
     );
+    // Changes waiting to be shown (the user has filtered, paged or scrolled).
+    let pending = RwSignal::new(0usize);
+    #[cfg(feature = "hydrate")]
+    live::watch(params, feed, pending);
+    let show = move |_| {
+        pending.set(0);
+        feed.refetch();
+    };
     view! {
         <Title text="Errors"/>
         <h1>"Errors"</h1>
         {move || view! { <FeedFilters params=params.get()/> }}
+        <div class="live-bar" aria-live="polite">
+            {move || (pending.get() > 0).then(|| {
+                let n = pending.get();
+                view! {
+                    <button type="button" class="button small" id="show-new" on:click=show>
+                        {format!("{n} update{} — show", if n == 1 { "" } else { "s" })}
+                    </button>
+                }
+            })}
+        </div>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match feed.await {
@@ -329,6 +347,62 @@ pub fn ErrorsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The browser side of the live feed: `/api/stream` over `EventSource` (which reconnects by
+/// itself).
+#[cfg(feature = "hydrate")]
+mod live {
+    use super::{FeedPage, FeedParams};
+    use crate::error::AppError;
+    use leptos::prelude::*;
+    use std::time::Duration;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+
+    /// Refetches the feed when groups change, at most once a second, if the user looks at the
+    /// unfiltered first page from its top; otherwise counts the changes in `pending`.
+    pub fn watch(
+        params: Memo<FeedParams>,
+        feed: Resource<Result<FeedPage, AppError>>,
+        pending: RwSignal<usize>,
+    ) {
+        let Ok(source) = web_sys::EventSource::new("/api/stream") else {
+            return;
+        };
+        let scheduled = StoredValue::new(false);
+        let on_groups =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                let changed = ev
+                    .data()
+                    .as_string()
+                    .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+                    .and_then(|v| v["g"].as_array().map(Vec::len))
+                    .unwrap_or(1);
+                let at_top = window().scroll_y().unwrap_or(0.0) < 80.0;
+                let unfiltered =
+                    params.with_untracked(|p| *p == FeedParams::from_query(&Default::default()));
+                if at_top && unfiltered && pending.get_untracked() == 0 {
+                    if !scheduled.get_value() {
+                        scheduled.set_value(true);
+                        set_timeout(
+                            move || {
+                                scheduled.set_value(false);
+                                feed.refetch();
+                            },
+                            Duration::from_secs(1),
+                        );
+                    }
+                } else {
+                    pending.update(|n| *n += changed);
+                }
+            });
+        let _ =
+            source.add_event_listener_with_callback("groups", on_groups.as_ref().unchecked_ref());
+        // The closure lives as long as the page; leaving the page closes the stream.
+        let held = StoredValue::new_local((source, on_groups));
+        on_cleanup(move || held.with_value(|(source, _)| source.close()));
     }
 }
 

@@ -4,9 +4,9 @@
 //! process and writers never wait for each other's row locks. Callers are answered only after
 //! the commit, so an acknowledged event is never lost; a full queue answers 429.
 
+use super::live;
 use super::model::{NormalizedEvent, StoredEvent};
 use crate::error::AppError;
-use serde_json::json;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -527,12 +527,28 @@ impl Writer {
             .await?;
         }
         if !gid.is_empty() {
-            let payload = json!({
-                "groups": gid.values().map(|(id, _, _)| id).take(500).collect::<Vec<_>>()
-            });
+            // One notification per tenant, delivered by PostgreSQL only if this commits.
+            let mut changed: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for (&(t, _), &(id, _, _)) in &gid {
+                changed.entry(t).or_default().push(id);
+            }
+            let payloads: Vec<String> = changed
+                .into_iter()
+                .flat_map(|(tenant_id, ids)| {
+                    ids.chunks(live::MAX_IDS)
+                        .map(|chunk| {
+                            serde_json::to_string(&live::GroupsChanged {
+                                tenant_id,
+                                groups: chunk.to_vec(),
+                            })
+                            .unwrap_or_default()
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
             sqlx::query!(
-                "SELECT pg_notify('faultline_groups', $1)",
-                payload.to_string()
+                "SELECT pg_notify('faultline_groups', p) FROM UNNEST($1::text[]) AS p",
+                &payloads
             )
             .execute(&mut *tx)
             .await?;
