@@ -72,7 +72,7 @@ async fn feed_and_group_are_scoped_to_the_current_company(pool: PgPool) {
         .json()
         .await
         .unwrap();
-    assert_eq!(group["detail"]["id"], ours);
+    assert_eq!(group["group"]["id"], ours);
     assert_eq!(group["can_act"], false, "viewers see no actions");
 
     // Another company's group: the same answer as an id that does not exist.
@@ -191,22 +191,16 @@ async fn members_resolve_reopen_and_comment_viewers_cannot(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(group["can_act"], true);
-    assert_eq!(group["detail"]["status"], "unresolved");
-    let kinds: Vec<&str> = group["detail"]["activity"]
+    assert_eq!(group["group"]["status"], "unresolved");
+    let kinds: Vec<&str> = group["activity"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["reopened", "commented", "resolved", "first_seen"]);
-    assert_eq!(
-        group["detail"]["activity"][2]["notes"],
-        "freed space on /var"
-    );
-    assert_eq!(
-        group["detail"]["activity"][2]["actor"],
-        "user:dev@acme.test"
-    );
+    assert_eq!(group["activity"][2]["notes"], "freed space on /var");
+    assert_eq!(group["activity"][2]["actor"], "user:dev@acme.test");
 
     // The feed's "open" default hides resolved groups and finds them under "resolved".
     app.call(&member, "errors/resolve", &[("id", &id_s)]).await;
@@ -504,8 +498,8 @@ async fn groups_are_assigned_only_to_this_companys_members_and_agents(pool: PgPo
         .await
         .unwrap();
     assert_eq!(group["assignee"]["label"], "agent fixer-1");
-    assert_eq!(group["detail"]["activity"][0]["kind"], "assigned");
-    assert_eq!(group["detail"]["activity"][0]["notes"], "to agent fixer-1");
+    assert_eq!(group["activity"][0]["kind"], "assigned");
+    assert_eq!(group["activity"][0]["notes"], "to agent fixer-1");
     app.call(&member, "errors/assign", &[("id", &id_s), ("assignee", "")])
         .await;
     let group: Value = json_call(&app, &member, "errors/group", json!({ "id": id }))

@@ -1,10 +1,10 @@
 //! The dashboard's error pages: the feed (`/errors`) and a group (`/errors/{id}`) with the
 //! resolution workflow. Thin server functions over `read`, signed in by session.
 
-use super::view::{ActivityEntry, ErrorDetail, ErrorEvent, ErrorGroup, ErrorList, ListQuery};
+use super::view::{ActivityEntry, ErrorGroup, ErrorList, ListQuery};
 use crate::error::AppError;
 use crate::ui::pages::NotFound;
-use crate::ui::{ErrorNote, FieldError, FormError, format_time, relative_time};
+use crate::ui::{ErrorNote, FieldError, FormError, format_time, machine_time, relative_time};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -25,19 +25,38 @@ pub struct FeedPage {
     pub services: Vec<String>,
 }
 
-/// A group with everything its page shows.
+/// A group with everything its page shows, shaped for the page (no raw JSON values: the
+/// browser only displays them, so the server formats them and the WASM stays small).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupData {
-    pub detail: ErrorDetail,
+    pub group: ErrorGroup,
+    pub latest: Option<EventSummary>,
+    pub recent: Vec<EventSummary>,
+    pub activity: Vec<ActivityEntry>,
     pub now: DateTime<Utc>,
     /// The latest event's stack trace, line by line, flagged in-app / library / neither.
     pub stack: Vec<(String, Option<bool>)>,
+    /// The latest event's `details`, pretty-printed.
+    pub details: Option<String>,
+    /// The latest event's tags as (name, value).
+    pub tags: Vec<(String, String)>,
     /// Whether the signed-in user may act on it (member or admin).
     pub can_act: bool,
     /// Who it is assigned to.
     pub assignee: Option<Assignee>,
     /// Who it can be assigned to (only for those who may act).
     pub assignees: Vec<Assignee>,
+}
+
+/// One stored occurrence as the group page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub event_id: String,
+    pub message: String,
+    pub agent: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub occurred_at: DateTime<Utc>,
 }
 
 /// A member or agent a group can be assigned to.
@@ -126,7 +145,37 @@ pub async fn load_error_group(id: i64) -> Result<GroupData, AppError> {
         value: a.value,
         label: a.label,
     };
+    let latest = detail.latest_event.as_ref();
+    let details = latest
+        .and_then(|e| e.details.as_ref())
+        .map(|d| serde_json::to_string_pretty(d).unwrap_or_default());
+    let tags = latest
+        .and_then(|e| e.tags.as_ref())
+        .and_then(|t| t.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let summary = |e: &super::view::ErrorEvent| EventSummary {
+        event_id: e.event_id.to_string(),
+        message: e.message.clone(),
+        agent: e.agent.clone(),
+        environment: e.environment.clone(),
+        release: e.release.clone(),
+        occurred_at: e.occurred_at,
+    };
     Ok(GroupData {
+        latest: latest.map(summary),
+        recent: detail.recent_events.iter().map(summary).collect(),
+        details,
+        tags,
         assignee: super::read::assignee_of(&pool, tenant, id)
             .await?
             .map(convert),
@@ -139,7 +188,8 @@ pub async fn load_error_group(id: i64) -> Result<GroupData, AppError> {
         } else {
             Vec::new()
         },
-        detail,
+        group: detail.group,
+        activity: detail.activity,
         now: Utc::now(),
         stack,
         can_act,
@@ -361,6 +411,13 @@ mod live {
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
 
+    /// A `groups` event's data (only ever built by serde).
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Changed {
+        g: Vec<i64>,
+    }
+
     /// Refetches the feed when groups change, at most once a second, if the user looks at the
     /// unfiltered first page from its top; otherwise counts the changes in `pending`.
     pub fn watch(
@@ -575,7 +632,7 @@ fn StatusBadge(status: String) -> impl IntoView {
 /// A relative time with the absolute one on hover.
 #[component]
 fn Time(at: DateTime<Utc>, now: DateTime<Utc>) -> impl IntoView {
-    view! { <time datetime=at.to_rfc3339() title=format_time(&at)>{relative_time(&now, &at)}</time> }
+    view! { <time datetime=machine_time(&at) title=format_time(&at)>{relative_time(&now, &at)}</time> }
 }
 
 /// leptos_meta writes the server-rendered `<title>` unescaped, and a client-sent `</title>`
@@ -663,19 +720,18 @@ struct GroupActions {
 #[component]
 fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
     let GroupData {
-        detail,
+        group,
+        latest,
+        recent,
+        activity,
         now,
         stack,
+        details,
+        tags,
         can_act,
         assignee,
         assignees,
     } = page;
-    let ErrorDetail {
-        group,
-        latest_event,
-        recent_events,
-        activity,
-    } = detail;
     let open = matches!(group.status.as_str(), "unresolved" | "regressed");
     let title = format!("{}: {}", group.error_type, group.title);
     view! {
@@ -703,14 +759,14 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
         <div class="group-body">
             <section class="card" aria-labelledby="latest-h">
                 <h2 id="latest-h">"Latest event"</h2>
-                {match latest_event {
-                    Some(e) => view! { <EventView event=e stack now/> }.into_any(),
+                {match latest {
+                    Some(e) => view! { <EventView event=e stack details tags now/> }.into_any(),
                     None => view! { <p class="muted">"Its events have been removed by retention."</p> }.into_any(),
                 }}
             </section>
             <section class="card" aria-labelledby="recent-h">
                 <h2 id="recent-h">"Recent events"</h2>
-                <RecentEvents events=recent_events now/>
+                <RecentEvents events=recent now/>
             </section>
             <section class="card" aria-labelledby="activity-h">
                 <h2 id="activity-h">"Activity"</h2>
@@ -816,36 +872,19 @@ fn CommentForm(id: i64, comment: ServerAction<CommentGroup>) -> impl IntoView {
 
 #[component]
 fn EventView(
-    event: ErrorEvent,
+    event: EventSummary,
     stack: Vec<(String, Option<bool>)>,
+    details: Option<String>,
+    tags: Vec<(String, String)>,
     now: DateTime<Utc>,
 ) -> impl IntoView {
-    let details = event
-        .details
-        .as_ref()
-        .map(|d| serde_json::to_string_pretty(d).unwrap_or_default());
-    let tags: Vec<(String, String)> = event
-        .tags
-        .as_ref()
-        .and_then(|t| t.as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     view! {
         <p class="muted small">
             <Time at=event.occurred_at now/>
             {event.agent.clone().map(|a| format!(" · agent {a}"))}
             {event.environment.clone().map(|e| format!(" · {e}"))}
             {event.release.clone().map(|r| format!(" · release {r}"))}
-            " · event "<code>{event.event_id.to_string()}</code>
+            " · event "<code>{event.event_id.clone()}</code>
         </p>
         <pre class="message" id="event-message">{event.message.clone()}</pre>
         {(!stack.is_empty()).then(|| view! {
@@ -872,7 +911,7 @@ fn EventView(
 }
 
 #[component]
-fn RecentEvents(events: Vec<ErrorEvent>, now: DateTime<Utc>) -> impl IntoView {
+fn RecentEvents(events: Vec<EventSummary>, now: DateTime<Utc>) -> impl IntoView {
     if events.is_empty() {
         return view! { <p class="muted">"No events stored."</p> }.into_any();
     }

@@ -120,5 +120,28 @@ pub fn relative_time(
 
 /// A timestamp as `YYYY-MM-DD HH:MM UTC` (identical on server and browser, so hydration agrees).
 pub fn format_time(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    // By hand: chrono's `format` brings its whole strftime machinery into the WASM.
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// A timestamp for a `datetime` attribute (`YYYY-MM-DDTHH:MM:SSZ`).
+pub fn machine_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
