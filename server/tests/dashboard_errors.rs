@@ -498,6 +498,15 @@ async fn groups_are_assigned_only_to_this_companys_members_and_agents(pool: PgPo
         .await
         .unwrap();
     assert_eq!(group["assignee"]["label"], "agent fixer-1");
+    let feed: Value = json_call(&app, &member, "errors/feed", json!({ "query": {} }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        feed["list"]["errors"][0]["assignee"], "agent fixer-1",
+        "the feed shows it too"
+    );
     assert_eq!(group["activity"][0]["kind"], "assigned");
     assert_eq!(group["activity"][0]["notes"], "to agent fixer-1");
     app.call(&member, "errors/assign", &[("id", &id_s), ("assignee", "")])

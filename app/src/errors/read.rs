@@ -26,6 +26,7 @@ struct GroupRow {
     agent: Option<String>,
     auto_fix_attempted: bool,
     auto_fix_successful: bool,
+    assignee: Option<String>,
 }
 
 impl From<GroupRow> for ErrorGroup {
@@ -51,6 +52,7 @@ impl From<GroupRow> for ErrorGroup {
             agent: r.agent,
             auto_fix_attempted: r.auto_fix_attempted,
             auto_fix_successful: r.auto_fix_successful,
+            assignee: r.assignee,
         }
     }
 }
@@ -171,9 +173,12 @@ pub async fn list(pool: &PgPool, tenant: i64, query: &ListQuery) -> Result<Error
         GroupRow,
         r#"SELECT g.id, g.fingerprint, g.service, g.error_type, g.category, g.severity, g.title, g.first_seen,
                   g.last_seen, g.occurrences, g.status, g.resolved_at, g.resolved_by, g.resolution_notes,
-                  a.name AS "agent?", g.auto_fix_attempted, g.auto_fix_successful
+                  a.name AS "agent?", g.auto_fix_attempted, g.auto_fix_successful,
+                  coalesce(au.email, 'agent ' || aa.name) AS "assignee?"
            FROM error_groups g
            LEFT JOIN agents a ON a.tenant_id = g.tenant_id AND a.id = g.last_agent_id
+           LEFT JOIN users au ON au.id = g.assignee_user_id
+           LEFT JOIN agents aa ON aa.tenant_id = g.tenant_id AND aa.id = g.assignee_agent_id
            WHERE g.tenant_id = $1
              AND ($2::text IS NULL OR g.severity = $2)
              AND ($3::text IS NULL OR g.status = $3 OR ($3 = 'open' AND g.status IN ('unresolved', 'regressed')))
@@ -259,9 +264,12 @@ async fn group(db: impl PgExecutor<'_>, tenant: i64, id: i64) -> Result<ErrorGro
         GroupRow,
         r#"SELECT g.id, g.fingerprint, g.service, g.error_type, g.category, g.severity, g.title, g.first_seen,
                   g.last_seen, g.occurrences, g.status, g.resolved_at, g.resolved_by, g.resolution_notes,
-                  a.name AS "agent?", g.auto_fix_attempted, g.auto_fix_successful
+                  a.name AS "agent?", g.auto_fix_attempted, g.auto_fix_successful,
+                  coalesce(au.email, 'agent ' || aa.name) AS "assignee?"
            FROM error_groups g
            LEFT JOIN agents a ON a.tenant_id = g.tenant_id AND a.id = g.last_agent_id
+           LEFT JOIN users au ON au.id = g.assignee_user_id
+           LEFT JOIN agents aa ON aa.tenant_id = g.tenant_id AND aa.id = g.assignee_agent_id
            WHERE g.tenant_id = $1 AND g.id = $2"#,
         tenant,
         id
@@ -758,9 +766,12 @@ async fn with_groups(
         GroupRow,
         r#"SELECT g.id, g.fingerprint, g.service, g.error_type, g.category, g.severity, g.title, g.first_seen,
                   g.last_seen, g.occurrences, g.status, g.resolved_at, g.resolved_by, g.resolution_notes,
-                  a.name AS "agent?", g.auto_fix_attempted, g.auto_fix_successful
+                  a.name AS "agent?", g.auto_fix_attempted, g.auto_fix_successful,
+                  coalesce(au.email, 'agent ' || aa.name) AS "assignee?"
            FROM error_groups g
            LEFT JOIN agents a ON a.tenant_id = g.tenant_id AND a.id = g.last_agent_id
+           LEFT JOIN users au ON au.id = g.assignee_user_id
+           LEFT JOIN agents aa ON aa.tenant_id = g.tenant_id AND aa.id = g.assignee_agent_id
            WHERE g.tenant_id = $1 AND g.id = ANY($2)"#,
         tenant,
         &ids

@@ -563,6 +563,7 @@ fn FeedTable(page: FeedPage, params: FeedParams) -> impl IntoView {
                         <th scope="col">"Last seen"</th>
                         <th scope="col">"First seen"</th>
                         <th scope="col">"Status"</th>
+                        <th scope="col">"Assignee"</th>
                     </tr></thead>
                     <tbody>
                         {list.errors.into_iter().map(|g| view! { <FeedRow group=g now/> }).collect_view()}
@@ -596,6 +597,7 @@ fn FeedRow(group: ErrorGroup, now: DateTime<Utc>) -> impl IntoView {
             <td><Time at=group.last_seen now/></td>
             <td><Time at=group.first_seen now/></td>
             <td><StatusBadge status=group.status.clone()/></td>
+            <td class="assignee">{group.assignee.clone().unwrap_or_else(|| "—".into())}</td>
         </tr>
     }
 }

@@ -29,6 +29,9 @@ pub struct ErrorGroup {
     pub agent: Option<String>,
     pub auto_fix_attempted: bool,
     pub auto_fix_successful: bool,
+    /// The member (e-mail) or agent (`agent <name>`) it is assigned to.
+    #[serde(default)]
+    pub assignee: Option<String>,
 }
 
 /// One stored occurrence.
