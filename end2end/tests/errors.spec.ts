@@ -102,6 +102,8 @@ test("the feed lists, filters and opens groups; a group is resolved with notes a
   await expect(page).toHaveURL(/\/errors\/\d+$/);
   await expect(page.getByRole("heading", { level: 1 })).toContainText("ConnectionError: connection refused to db-");
   await expect(page.locator("#group-count")).toHaveText("3");
+  await expect(page.locator("svg.hourly rect")).toHaveCount(48);
+  await expect(page.locator("svg.hourly")).toHaveAttribute("aria-label", /^3 events in the last 48 hours/);
   await expect(page.locator("#stack-trace .in-app").first()).toContainText("/app/ledger/api.py");
   await expect(page.locator("#stack-trace .lib").first()).toContainText("site-packages");
   await expect(page.locator("#activity")).toContainText("first seen");

@@ -74,6 +74,17 @@ async fn feed_and_group_are_scoped_to_the_current_company(pool: PgPool) {
         .unwrap();
     assert_eq!(group["group"]["id"], ours);
     assert_eq!(group["can_act"], false, "viewers see no actions");
+    let hourly = group["hourly"].as_array().unwrap();
+    assert_eq!(hourly.len(), 48, "one bar per hour");
+    let recent = hourly[46][1].as_i64().unwrap() + hourly[47][1].as_i64().unwrap();
+    assert_eq!(
+        recent, 1,
+        "the newest hour holds the event just sent (or the one before, at an hour's turn)"
+    );
+    assert_eq!(
+        hourly.iter().map(|h| h[1].as_i64().unwrap()).sum::<i64>(),
+        1
+    );
 
     // Another company's group: the same answer as an id that does not exist.
     expect_error(

@@ -663,6 +663,29 @@ pub async fn assign(
     Ok(())
 }
 
+/// Events per hour of one group over the last `hours` hours, oldest first (zeros included).
+pub async fn hourly_counts(
+    pool: &PgPool,
+    tenant: i64,
+    group: i64,
+    hours: i32,
+) -> Result<Vec<(DateTime<Utc>, i64)>, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT h AS "hour!", coalesce(c.count, 0)::int8 AS "count!"
+           FROM generate_series(date_trunc('hour', now()) - make_interval(hours => $3 - 1),
+                                date_trunc('hour', now()), interval '1 hour') AS h
+           LEFT JOIN group_counts_hourly c
+             ON c.tenant_id = $1 AND c.group_id = $2 AND c.hour = h
+           ORDER BY h"#,
+        tenant,
+        group,
+        hours
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.hour, r.count)).collect())
+}
+
 /// Whether `tenant` has received any error yet (for the teaching empty state).
 pub async fn has_groups(pool: &PgPool, tenant: i64) -> Result<bool, AppError> {
     Ok(sqlx::query_scalar!(

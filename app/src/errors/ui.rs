@@ -40,6 +40,8 @@ pub struct GroupData {
     pub details: Option<String>,
     /// The latest event's tags as (name, value).
     pub tags: Vec<(String, String)>,
+    /// Events per hour over the last 48 hours, oldest first.
+    pub hourly: Vec<(DateTime<Utc>, i64)>,
     /// Whether the signed-in user may act on it (member or admin).
     pub can_act: bool,
     /// Who it is assigned to.
@@ -172,6 +174,7 @@ pub async fn load_error_group(id: i64) -> Result<GroupData, AppError> {
         occurred_at: e.occurred_at,
     };
     Ok(GroupData {
+        hourly: super::read::hourly_counts(&pool, tenant, id, 48).await?,
         latest: latest.map(summary),
         recent: detail.recent_events.iter().map(summary).collect(),
         details,
@@ -730,6 +733,7 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
         stack,
         details,
         tags,
+        hourly,
         can_act,
         assignee,
         assignees,
@@ -759,6 +763,10 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
         </header>
         {can_act.then(|| view! { <ActionsCard id=group.id open actions assignee assignees/> })}
         <div class="group-body">
+            <section class="card" aria-labelledby="hourly-h">
+                <h2 id="hourly-h">"Events per hour, last 48 hours"</h2>
+                <HourlyBars hourly/>
+            </section>
             <section class="card" aria-labelledby="latest-h">
                 <h2 id="latest-h">"Latest event"</h2>
                 {match latest {
@@ -909,6 +917,40 @@ fn EventView(
             </ul>
         })}
         {details.map(|d| view! { <h3>"Details"</h3><pre class="json">{d}</pre> })}
+    }
+}
+
+/// A bar per hour, drawn on the server as SVG (no script; each bar's count in its tooltip).
+#[component]
+fn HourlyBars(hourly: Vec<(DateTime<Utc>, i64)>) -> impl IntoView {
+    use chrono::Timelike;
+    const W: f64 = 480.0;
+    const H: f64 = 80.0;
+    let total: i64 = hourly.iter().map(|(_, c)| c).sum();
+    let max = hourly.iter().map(|(_, c)| *c).max().unwrap_or(0).max(1) as f64;
+    let slot = W / hourly.len().max(1) as f64;
+    let label = format!(
+        "{total} event{} in the last {} hours, at most {} in one hour",
+        if total == 1 { "" } else { "s" },
+        hourly.len(),
+        max as i64
+    );
+    let tooltip = label.clone();
+    view! {
+        <svg class="hourly" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=label>
+            <title>{tooltip}</title>
+            {hourly.into_iter().enumerate().map(|(i, (hour, count))| {
+                let h = if count == 0 { 0.0 } else { (count as f64 / max * (H - 2.0)).max(2.0) };
+                view! {
+                    <rect x=format!("{:.2}", i as f64 * slot + 0.5) y=format!("{:.2}", H - h)
+                        width=format!("{:.2}", (slot - 1.0).max(0.5)) height=format!("{h:.2}")>
+                        <title>{format!("{:02}:00 UTC — {count} event{}", hour.hour(), if count == 1 { "" } else { "s" })}</title>
+                    </rect>
+                }
+            }).collect_view()}
+            <line x1="0" y1=H.to_string() x2=W.to_string() y2=H.to_string() class="axis"/>
+        </svg>
+        <p class="muted small">"48 h ago"<span class="right">"now"</span></p>
     }
 }
 
