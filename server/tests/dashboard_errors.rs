@@ -66,6 +66,16 @@ async fn feed_and_group_are_scoped_to_the_current_company(pool: PgPool) {
             .unwrap()
             .ends_with("/api/errors/log")
     );
+    let spark = &feed["sparklines"][0];
+    assert_eq!(spark[0], ours, "a sparkline for the listed group");
+    let counts: Vec<i64> = spark[1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_i64().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 24);
+    assert_eq!(counts.iter().sum::<i64>(), 1);
 
     let group: Value = json_call(&app, &viewer, "errors/group", json!({ "id": ours }))
         .await

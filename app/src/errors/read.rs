@@ -686,6 +686,33 @@ pub async fn hourly_counts(
     Ok(rows.into_iter().map(|r| (r.hour, r.count)).collect())
 }
 
+/// Events per hour over the last `hours` hours for each of `groups` (oldest first), for
+/// the feed's sparklines: one query for the whole page.
+pub async fn sparklines(
+    pool: &PgPool,
+    tenant: i64,
+    groups: &[i64],
+    hours: i32,
+) -> Result<Vec<(i64, Vec<i64>)>, AppError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query!(
+        r#"SELECT g AS "group!", array_agg(coalesce(c.count, 0)::int8 ORDER BY h) AS "counts!"
+           FROM UNNEST($2::int8[]) AS g
+           CROSS JOIN generate_series(date_trunc('hour', now()) - make_interval(hours => $3 - 1),
+                                      date_trunc('hour', now()), interval '1 hour') AS h
+           LEFT JOIN group_counts_hourly c ON c.tenant_id = $1 AND c.group_id = g AND c.hour = h
+           GROUP BY g"#,
+        tenant,
+        groups,
+        hours
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.group, r.counts)).collect())
+}
+
 /// Whether `tenant` has received any error yet (for the teaching empty state).
 pub async fn has_groups(pool: &PgPool, tenant: i64) -> Result<bool, AppError> {
     Ok(sqlx::query_scalar!(

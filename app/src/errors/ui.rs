@@ -23,6 +23,8 @@ pub struct FeedPage {
     pub ingest_url: String,
     /// Services seen, for the filter.
     pub services: Vec<String>,
+    /// Events per hour over the last 24 hours for each listed group (by group id).
+    pub sparklines: Vec<(i64, Vec<i64>)>,
 }
 
 /// A group with everything its page shows, shaped for the page (no raw JSON values: the
@@ -96,8 +98,11 @@ pub async fn error_feed(query: ListQuery, range: Option<String>) -> Result<FeedP
     let headers = leptos_axum::extract::<http::HeaderMap>()
         .await
         .map_err(|_| AppError::Internal)?;
+    let list = super::read::list(&pool, tenant, &query).await?;
+    let ids: Vec<i64> = list.errors.iter().map(|g| g.id).collect();
     Ok(FeedPage {
-        list: super::read::list(&pool, tenant, &query).await?,
+        sparklines: super::read::sparklines(&pool, tenant, &ids, 24).await?,
+        list,
         now,
         has_any: super::read::has_groups(&pool, tenant).await?,
         ingest_url: format!("{}/api/errors/log", origin(&headers)),
@@ -534,8 +539,16 @@ fn FeedTable(page: FeedPage, params: FeedParams) -> impl IntoView {
         list,
         now,
         services,
+        sparklines,
         ..
     } = page;
+    let spark_of = move |id: i64| {
+        sparklines
+            .iter()
+            .find(|(g, _)| *g == id)
+            .map(|(_, counts)| counts.clone())
+            .unwrap_or_default()
+    };
     let next = list.next_cursor.as_deref().map(|c| params.url(Some(c)));
     let first = (!params.cursor.is_empty()).then(|| params.url(None));
     let shown = list.errors.len();
@@ -569,7 +582,10 @@ fn FeedTable(page: FeedPage, params: FeedParams) -> impl IntoView {
                         <th scope="col">"Assignee"</th>
                     </tr></thead>
                     <tbody>
-                        {list.errors.into_iter().map(|g| view! { <FeedRow group=g now/> }).collect_view()}
+                        {list.errors.into_iter().map(|g| {
+                            let spark = spark_of(g.id);
+                            view! { <FeedRow group=g now spark/> }
+                        }).collect_view()}
                     </tbody>
                 </table>
                 </div>
@@ -584,7 +600,7 @@ fn FeedTable(page: FeedPage, params: FeedParams) -> impl IntoView {
 }
 
 #[component]
-fn FeedRow(group: ErrorGroup, now: DateTime<Utc>) -> impl IntoView {
+fn FeedRow(group: ErrorGroup, now: DateTime<Utc>, spark: Vec<i64>) -> impl IntoView {
     let href = format!("/errors/{}", group.id);
     view! {
         <tr data-group-id=group.id.to_string()>
@@ -596,13 +612,42 @@ fn FeedRow(group: ErrorGroup, now: DateTime<Utc>) -> impl IntoView {
             </td>
             <td><span class="badge">{group.category.clone()}</span></td>
             <td>{group.agent.clone().unwrap_or_else(|| "—".into())}</td>
-            <td class="num count">{group.occurrences}</td>
+            <td class="num"><span class="count">{group.occurrences}</span><Sparkline counts=spark/></td>
             <td><Time at=group.last_seen now/></td>
             <td><Time at=group.first_seen now/></td>
             <td><StatusBadge status=group.status.clone()/></td>
             <td class="assignee">{group.assignee.clone().unwrap_or_else(|| "—".into())}</td>
         </tr>
     }
+}
+
+/// A tiny line of events per hour (last 24 h), drawn on the server.
+#[component]
+fn Sparkline(counts: Vec<i64>) -> impl IntoView {
+    if counts.is_empty() {
+        return ().into_any();
+    }
+    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let step = 60.0 / (counts.len().max(2) - 1) as f64;
+    let points = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * step,
+                15.0 - *c as f64 / max * 14.0
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let total: i64 = counts.iter().sum();
+    view! {
+        <svg class="spark" viewBox="0 0 60 16" role="img" aria-label=format!("{total} in the last 24 hours")>
+            <polyline points=points/>
+        </svg>
+    }
+    .into_any()
 }
 
 /// The teaching empty state: the exact request that sends a first error.
