@@ -52,11 +52,6 @@ impl Live {
     pub fn subscribe(&self) -> broadcast::Receiver<GroupsChanged> {
         self.tx.subscribe()
     }
-
-    /// Browsers connected right now (for metrics).
-    pub fn clients(&self) -> usize {
-        self.tx.receiver_count()
-    }
 }
 
 async fn listen(

@@ -352,18 +352,32 @@ pub async fn resolve(
     if updated.is_none() {
         return Err(AppError::not_found("error"));
     }
-    sqlx::query!(
-        "INSERT INTO activity (tenant_id, group_id, kind, actor, notes) VALUES ($1, $2, 'resolved', $3, $4)",
-        tenant,
-        id,
-        actor,
-        notes
-    )
-    .execute(&mut *tx)
-    .await?;
+    record(&mut tx, tenant, id, "resolved", actor, notes).await?;
     let g = group(&mut *tx, tenant, id).await?;
     tx.commit().await?;
     Ok(g)
+}
+
+/// Adds an entry to a group's history, inside the change it records.
+async fn record(
+    tx: &mut sqlx::PgConnection,
+    tenant: i64,
+    group: i64,
+    kind: &str,
+    actor: &str,
+    notes: Option<&str>,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "INSERT INTO activity (tenant_id, group_id, kind, actor, notes) VALUES ($1, $2, $3, $4, $5)",
+        tenant,
+        group,
+        kind,
+        actor,
+        notes
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 /// Checks optional notes: trimmed, empty means none, at most [`MAX_NOTES_CHARS`].
@@ -405,14 +419,14 @@ pub async fn reopen(
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!(
-        "INSERT INTO activity (tenant_id, group_id, kind, actor, notes) VALUES ($1, $2, 'reopened', $3, $4)",
+    record(
+        &mut tx,
         tenant,
         id,
+        "reopened",
         actor,
-        format!("was {previous}")
+        Some(&format!("was {previous}")),
     )
-    .execute(&mut *tx)
     .await?;
     let g = group(&mut *tx, tenant, id).await?;
     tx.commit().await?;
@@ -518,15 +532,7 @@ pub async fn ignore(
     if updated.is_none() {
         return Err(AppError::not_found("error"));
     }
-    sqlx::query!(
-        "INSERT INTO activity (tenant_id, group_id, kind, actor, notes) VALUES ($1, $2, 'ignored', $3, $4)",
-        tenant,
-        id,
-        actor,
-        how.describe()
-    )
-    .execute(&mut *tx)
-    .await?;
+    record(&mut tx, tenant, id, "ignored", actor, Some(&how.describe())).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -650,67 +656,54 @@ pub async fn assign(
     if updated.is_none() {
         return Err(AppError::not_found("error"));
     }
-    sqlx::query!(
-        "INSERT INTO activity (tenant_id, group_id, kind, actor, notes) VALUES ($1, $2, 'assigned', $3, $4)",
+    record(
+        &mut tx,
         tenant,
         id,
+        "assigned",
         actor,
-        format!("to {label}")
+        Some(&format!("to {label}")),
     )
-    .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Events per hour of one group over the last `hours` hours, oldest first (zeros included).
-pub async fn hourly_counts(
-    pool: &PgPool,
-    tenant: i64,
-    group: i64,
-    hours: i32,
-) -> Result<Vec<(DateTime<Utc>, i64)>, AppError> {
-    let rows = sqlx::query!(
-        r#"SELECT h AS "hour!", coalesce(c.count, 0)::int8 AS "count!"
-           FROM generate_series(date_trunc('hour', now()) - make_interval(hours => $3 - 1),
-                                date_trunc('hour', now()), interval '1 hour') AS h
-           LEFT JOIN group_counts_hourly c
-             ON c.tenant_id = $1 AND c.group_id = $2 AND c.hour = h
-           ORDER BY h"#,
-        tenant,
-        group,
-        hours
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.hour, r.count)).collect())
-}
+/// A group's events per hour, oldest first.
+pub type HourlySeries = Vec<(DateTime<Utc>, i64)>;
 
-/// Events per hour over the last `hours` hours for each of `groups` (oldest first), for
-/// the feed's sparklines: one query for the whole page.
-pub async fn sparklines(
+/// Events per hour over the last `hours` hours (this hour included) for each of `groups`,
+/// oldest first with empty hours as zero: one query for a whole feed page or one group.
+pub async fn hourly_counts(
     pool: &PgPool,
     tenant: i64,
     groups: &[i64],
     hours: i32,
-) -> Result<Vec<(i64, Vec<i64>)>, AppError> {
+) -> Result<Vec<(i64, HourlySeries)>, AppError> {
     if groups.is_empty() {
         return Ok(Vec::new());
     }
     let rows = sqlx::query!(
-        r#"SELECT g AS "group!", array_agg(coalesce(c.count, 0)::int8 ORDER BY h) AS "counts!"
+        r#"SELECT g AS "group!", h AS "hour!", coalesce(c.count, 0)::int8 AS "count!"
            FROM UNNEST($2::int8[]) AS g
            CROSS JOIN generate_series(date_trunc('hour', now()) - make_interval(hours => $3 - 1),
                                       date_trunc('hour', now()), interval '1 hour') AS h
            LEFT JOIN group_counts_hourly c ON c.tenant_id = $1 AND c.group_id = g AND c.hour = h
-           GROUP BY g"#,
+           ORDER BY g, h"#,
         tenant,
         groups,
         hours
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.group, r.counts)).collect())
+    let mut series: Vec<(i64, HourlySeries)> = Vec::new();
+    for r in rows {
+        match series.last_mut() {
+            Some((g, counts)) if *g == r.group => counts.push((r.hour, r.count)),
+            _ => series.push((r.group, vec![(r.hour, r.count)])),
+        }
+    }
+    Ok(series)
 }
 
 /// Whether `tenant` has received any error yet (for the teaching empty state).

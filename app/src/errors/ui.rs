@@ -100,11 +100,18 @@ pub async fn error_feed(query: ListQuery, range: Option<String>) -> Result<FeedP
         .map_err(|_| AppError::Internal)?;
     let list = super::read::list(&pool, tenant, &query).await?;
     let ids: Vec<i64> = list.errors.iter().map(|g| g.id).collect();
+    let sparklines = super::read::hourly_counts(&pool, tenant, &ids, 24)
+        .await?
+        .into_iter()
+        .map(|(id, hours)| (id, hours.into_iter().map(|(_, count)| count).collect()))
+        .collect();
+    // Anything listed proves the company has errors; only an empty page needs to ask.
+    let has_any = list.total > 0 || super::read::has_groups(&pool, tenant).await?;
     Ok(FeedPage {
-        sparklines: super::read::sparklines(&pool, tenant, &ids, 24).await?,
+        sparklines,
         list,
         now,
-        has_any: super::read::has_groups(&pool, tenant).await?,
+        has_any,
         ingest_url: format!("{}/api/errors/log", origin(&headers)),
         services: super::read::services(&pool, tenant).await?,
     })
@@ -139,14 +146,14 @@ fn origin(headers: &http::HeaderMap) -> String {
 pub async fn load_error_group(id: i64) -> Result<GroupData, AppError> {
     let ctx = crate::auth::ssr::auth().await?;
     let tenant = ctx.require(crate::auth::Role::Viewer)?;
-    let detail = super::read::detail(&crate::state::pool(), tenant, id).await?;
+    let pool = crate::state::pool();
+    let detail = super::read::detail(&pool, tenant, id).await?;
     let stack = detail
         .latest_event
         .as_ref()
         .and_then(|e| e.stack_trace.as_deref())
         .map(super::pure::stack_lines)
         .unwrap_or_default();
-    let pool = crate::state::pool();
     let can_act = ctx.require(crate::auth::Role::Member).is_ok();
     let convert = |a: super::read::Assignee| Assignee {
         value: a.value,
@@ -179,7 +186,11 @@ pub async fn load_error_group(id: i64) -> Result<GroupData, AppError> {
         occurred_at: e.occurred_at,
     };
     Ok(GroupData {
-        hourly: super::read::hourly_counts(&pool, tenant, id, 48).await?,
+        hourly: super::read::hourly_counts(&pool, tenant, &[id], 48)
+            .await?
+            .pop()
+            .map(|(_, hours)| hours)
+            .unwrap_or_default(),
         latest: latest.map(summary),
         recent: detail.recent_events.iter().map(summary).collect(),
         details,

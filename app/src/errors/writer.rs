@@ -547,7 +547,8 @@ impl Writer {
                 })
                 .collect();
             sqlx::query!(
-                "SELECT pg_notify('faultline_groups', p) FROM UNNEST($1::text[]) AS p",
+                "SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p",
+                live::CHANNEL,
                 &payloads
             )
             .execute(&mut *tx)
