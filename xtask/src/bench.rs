@@ -1,10 +1,15 @@
-//! `cargo xtask bench ingest [--seconds N] [--smoke]`: the ingestion benchmark.
+//! `cargo xtask bench ingest|ui …`: the benchmarks.
 //!
-//! Builds the server and the load generator (`server/examples/ingest_bench.rs`), starts a
-//! private PostgreSQL with normal durability, a fresh database and `faultline serve` on a free
-//! port, runs the load generator against it, then stops the server and drops the database.
-//! Release build by default; `--smoke` (what `cargo xtask test` runs) uses the debug build and
-//! runs every phase for ~2 s at low load, only to prove it still works.
+//! `ingest [--seconds N] [--smoke]`: builds the server and the load generator
+//! (`server/examples/ingest_bench.rs`), starts a private PostgreSQL with normal durability, a
+//! fresh database and `faultline serve` on a free port, runs the load generator against it,
+//! then stops the server and drops the database. Release build by default; `--smoke` (what
+//! `cargo xtask test` runs) uses the debug build and runs every phase for ~2 s at low load,
+//! only to prove it still works.
+//!
+//! `ui …`: the dashboard pages over a million events, in [`ui`].
+
+mod ui;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -20,10 +25,12 @@ use crate::util::{
     interrupted, rel, spawn, step, tail, target_dir, tee, terminate,
 };
 
+pub use ui::smoke as ui_smoke;
+
 const SERVER_LOG: &str = "target/bench-server.log";
 const REPORT: &str = "target/bench-ingest.txt";
-const USAGE: &str =
-    "usage: cargo xtask bench ingest [--seconds N] [--smoke] [-- <load generator options>]";
+const USAGE: &str = "usage: cargo xtask bench ingest [--seconds N] [--smoke] [-- <load generator options>]
+       cargo xtask bench ui [--events N] [--groups N] [--requests N] [--smoke] [-- <generator options>]";
 
 /// What to run.
 struct Options {
@@ -66,6 +73,9 @@ fn parse(args: &[String]) -> Result<Options> {
 
 /// `cargo xtask bench …`.
 pub fn bench(root: &Path, args: &[String]) -> Result<ExitCode> {
+    if args.first().map(String::as_str) == Some("ui") {
+        return ui::bench(root, &args[1..]);
+    }
     let options = match parse(args) {
         Ok(options) => options,
         Err(e) => {
@@ -145,76 +155,36 @@ fn build(root: &Path, release: bool, rustflags: Option<&str>) -> Result<Binaries
 /// A fresh database and server, the load generator against them, and the cleanup. Returns
 /// the load generator's exit code.
 fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Result<u8> {
-    let database = format!("faultline_bench_{}", std::process::id());
-    db.drop_database(&database)?;
-    db.create_database(&database)?;
-    let mut session = ServedDatabase {
-        db,
-        database: database.clone(),
-        server: None,
-        purpose: "benchmark",
-    };
-    let url = db.url_for(&database);
-
-    let admin = |args: &[&str]| -> Result<String> {
-        let mut cmd = command(&binaries.server, root);
-        cmd.args(args)
-            .env("DATABASE_URL", &url)
-            .env("RUST_LOG", "warn");
-        capture(&mut cmd)
-    };
+    let mut scratch = Scratch::create(root, db, &binaries.server)?;
     step(format!(
-        "fresh database {database}: migrate, tenant `bench`, an ingest key"
+        "fresh database {}: migrate, tenant `bench`, an ingest key",
+        scratch.database()
     ));
-    admin(&["migrate"])?;
-    admin(&["create-tenant", "--slug", "bench", "--name", "Bench"])?;
-    let key = admin(&[
-        "create-api-key",
-        "--tenant",
-        "bench",
-        "--name",
-        "bench",
-        "--scopes",
-        "ingest,read",
-    ])?
-    .trim()
-    .to_string();
+    scratch.admin(&["migrate"], &[])?;
+    scratch.admin(
+        &["create-tenant", "--slug", "bench", "--name", "Bench"],
+        &[],
+    )?;
+    let key = scratch
+        .admin(
+            &[
+                "create-api-key",
+                "--tenant",
+                "bench",
+                "--name",
+                "bench",
+                "--scopes",
+                "ingest,read",
+            ],
+            &[],
+        )?
+        .trim()
+        .to_string();
     if key.is_empty() || key.contains(char::is_whitespace) {
         bail!("`faultline create-api-key` printed no key");
     }
 
-    let port = free_port()?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    if !addr_free(addr) {
-        bail!("{addr} was taken right after it was picked; run again");
-    }
-    let log_path = root.join(SERVER_LOG);
-    let log = File::create(&log_path).context(|| format!("creating {}", log_path.display()))?;
-    let log_err = log
-        .try_clone()
-        .context(|| format!("opening {}", log_path.display()))?;
-    step(format!(
-        "serving {} on http://{addr} (RUST_LOG=warn, log {SERVER_LOG})",
-        rel(root, &binaries.server)
-    ));
-    let mut serve = command(&binaries.server, root);
-    serve
-        .arg("serve")
-        .env("DATABASE_URL", &url)
-        .env("FAULTLINE_BIND", addr.to_string())
-        .env("FAULTLINE_LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn")
-        .env(
-            "FAULTLINE_ADMIN_PASSWORD",
-            format!("bench-admin-{}-{port}", std::process::id()),
-        )
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err);
-    let server = session.server.insert(spawn(&mut serve)?);
-    let pid = server.id();
-    wait_ready(addr, server, &log_path)?;
-
+    let (addr, pid) = scratch.serve(SERVER_LOG, &[])?;
     let mut bench = command(&binaries.bench, root);
     bench
         .arg("--base-url")
@@ -223,7 +193,7 @@ fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Resu
         .arg(pid.to_string())
         // Through the environment, so the key and URL stay out of process listings.
         .env("FAULTLINE_BENCH_KEY", &key)
-        .env("DATABASE_URL", &url)
+        .env("DATABASE_URL", &scratch.url)
         .stdin(Stdio::null());
     if let Some(seconds) = options.seconds {
         bench.arg("--seconds").arg(seconds.to_string());
@@ -243,38 +213,148 @@ fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Resu
     ));
     let started = Instant::now();
     let (status, output) = tee(&mut bench)?;
-    if let Some(mut server) = session.server.take() {
-        if let Ok(Some(exited)) = server.try_wait() {
-            step(format!(
-                "error: the server exited during the benchmark ({})",
-                describe_status(exited)
-            ));
-        }
-        terminate(&mut server, Duration::from_secs(10));
-    }
-    drop(session);
+    scratch.finish();
+    report(
+        root,
+        REPORT,
+        &output,
+        started,
+        status,
+        SERVER_LOG,
+        "load generator",
+    );
+    Ok(exit_code(status))
+}
 
-    let report = root.join(REPORT);
-    if let Err(e) = std::fs::write(&report, &output) {
-        step(format!("could not save the report to {REPORT}: {e}"));
+/// A fresh database `faultline_bench_<pid>` and, once started, `faultline serve` on it: what a
+/// benchmark runs against. Dropping it stops the server and drops the database.
+struct Scratch<'a> {
+    session: ServedDatabase<'a>,
+    /// The database's URL.
+    url: String,
+    root: &'a Path,
+    /// The `faultline` binary.
+    server: &'a Path,
+}
+
+impl<'a> Scratch<'a> {
+    fn create(root: &'a Path, db: &'a Server, server: &'a Path) -> Result<Scratch<'a>> {
+        let database = format!("faultline_bench_{}", std::process::id());
+        db.drop_database(&database)?;
+        db.create_database(&database)?;
+        Ok(Scratch {
+            url: db.url_for(&database),
+            root,
+            server,
+            session: ServedDatabase {
+                db,
+                database,
+                server: None,
+                purpose: "benchmark",
+            },
+        })
+    }
+
+    fn database(&self) -> &str {
+        &self.session.database
+    }
+
+    /// Runs an admin command of `faultline` on the database; returns what it printed.
+    fn admin(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
+        let mut cmd = command(self.server, self.root);
+        cmd.args(args)
+            .env("DATABASE_URL", &self.url)
+            .env("RUST_LOG", "warn");
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        capture(&mut cmd)
+    }
+
+    /// Starts `faultline serve` on a free port (RUST_LOG=warn, JSON logs in `log`) with `env`
+    /// added, and waits for `/ready`. Returns its address and process id.
+    fn serve(&mut self, log: &str, env: &[(&str, String)]) -> Result<(SocketAddr, u32)> {
+        let (root, server) = (self.root, self.server);
+        let port = free_port()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if !addr_free(addr) {
+            bail!("{addr} was taken right after it was picked; run again");
+        }
+        let log_path = root.join(log);
+        let out = File::create(&log_path).context(|| format!("creating {}", log_path.display()))?;
+        let err = out
+            .try_clone()
+            .context(|| format!("opening {}", log_path.display()))?;
+        step(format!(
+            "serving {} on http://{addr} (RUST_LOG=warn, log {log})",
+            rel(root, server)
+        ));
+        let mut serve = command(server, root);
+        serve
+            .arg("serve")
+            .env("DATABASE_URL", &self.url)
+            .env("FAULTLINE_BIND", addr.to_string())
+            .env("FAULTLINE_LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .env(
+                "FAULTLINE_ADMIN_PASSWORD",
+                format!("bench-admin-{}-{port}", std::process::id()),
+            )
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        for (name, value) in env {
+            serve.env(name, value);
+        }
+        let child = self.session.server.insert(spawn(&mut serve)?);
+        let pid = child.id();
+        wait_ready(addr, child, &log_path)?;
+        Ok((addr, pid))
+    }
+
+    /// Stops the server (saying so if it died on its own) and drops the database.
+    fn finish(mut self) {
+        if let Some(mut server) = self.session.server.take() {
+            if let Ok(Some(exited)) = server.try_wait() {
+                step(format!(
+                    "error: the server exited during the benchmark ({})",
+                    describe_status(exited)
+                ));
+            }
+            terminate(&mut server, Duration::from_secs(10));
+        }
+    }
+}
+
+/// Saves a benchmark's output to `path`; on failure shows the server log's tail.
+fn report(
+    root: &Path,
+    path: &str,
+    output: &str,
+    started: Instant,
+    status: std::process::ExitStatus,
+    server_log: &str,
+    what: &str,
+) {
+    if let Err(e) = std::fs::write(root.join(path), output) {
+        step(format!("could not save the report to {path}: {e}"));
     } else {
         step(format!(
-            "report saved to {REPORT} ({} s)",
+            "report saved to {path} ({} s)",
             started.elapsed().as_secs()
         ));
     }
     if !status.success() {
         eprintln!(
-            "--- last lines of {SERVER_LOG} ---\n{}\n---",
-            tail(&log_path, 30)
+            "--- last lines of {server_log} ---\n{}\n---",
+            tail(&root.join(server_log), 30)
         );
         step(format!(
-            "error: the load generator failed ({}{})",
+            "error: the {what} failed ({}{})",
             describe_status(status),
             if interrupted() { ", interrupted" } else { "" }
         ));
     }
-    Ok(exit_code(status))
 }
 
 #[cfg(test)]

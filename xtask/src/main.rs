@@ -5,6 +5,7 @@
 //! cargo xtask test          fmt, clippy, unit/integration tests, debug build, Playwright e2e
 //! cargo xtask sqlx-prepare  regenerate .sqlx/ (offline query data) from migrations/
 //! cargo xtask bench ingest  ingestion benchmark (release build, private PostgreSQL)
+//! cargo xtask bench ui      dashboard pages over 1M events (release build, private PostgreSQL)
 //! cargo xtask pg            start the private PostgreSQL; print its DATABASE_URL
 //! cargo xtask pg-stop       stop the private PostgreSQL
 //! ```
@@ -40,6 +41,12 @@ commands:
                 server, then a load generator (N seconds per phase, default 20); prints
                 events/s, latency percentiles, peak server RSS and the COPY baseline
                 (docs/BENCHMARKS.md). --smoke: debug build, ~2 s phases (CI).
+  bench ui [--events N] [--groups N] [--requests N] [--smoke]
+                Dashboard page benchmark: `cargo leptos build --release`, private PostgreSQL,
+                a fresh database loaded with N events (default 1,000,000) in N groups
+                (10,000), a fresh server; prints p50/p95/max per page over N sequential
+                signed-in requests (200) and the WASM size raw and gzipped
+                (docs/BENCHMARKS.md). --smoke: debug build, 20,000 events, 20 requests (CI).
   pg            Start (or reuse) the private PostgreSQL in target/faultline-pg and print
                 DATABASE_URL=… for its `faultline` database; it keeps running.
   pg-stop       Stop the private PostgreSQL.

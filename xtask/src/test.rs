@@ -91,10 +91,13 @@ pub fn test(root: &Path) -> Result<ExitCode> {
     check(command("cargo", root).args(["leptos", "build"]))?;
 
     let outcome = end2end(root, &server)?;
-    // Keeps `cargo xtask bench ingest` working; a measurement is not a test, so only a smoke.
+    // Keeps `cargo xtask bench ingest` and `bench ui` working; a measurement is not a test,
+    // so only smokes.
     let bench = outcome.ok().then(|| {
         step("bench ingest (2 s smoke)");
-        crate::bench::smoke(root, &server, &rustflags)
+        crate::bench::smoke(root, &server, &rustflags)?;
+        step("bench ui (smoke: 20,000 events, 20 requests per page)");
+        crate::bench::ui_smoke(root, &server, &rustflags)
     });
     // Stop PostgreSQL now so that the summary lines come last.
     drop(guard);
@@ -107,7 +110,7 @@ pub fn test(root: &Path) -> Result<ExitCode> {
         return Ok(ExitCode::from(if interrupted() { 130 } else { 1 }));
     }
     if let Some(Err(e)) = bench {
-        step(format!("error: bench ingest smoke: {e}"));
+        step(format!("error: benchmark smoke: {e}"));
         return Ok(ExitCode::from(if interrupted() { 130 } else { 1 }));
     }
     step("all checks passed");
