@@ -5,8 +5,12 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod charts;
 pub mod error;
 pub mod errors;
+pub mod members;
+pub mod overview;
 pub mod tenants;
 pub mod ui;
 

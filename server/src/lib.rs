@@ -47,10 +47,11 @@ pub fn leptos_options(addr: SocketAddr, site_root: &str) -> LeptosOptions {
     options
 }
 
-/// The shared state over an open pool; starts the ingest writers and the sweeper that ends
-/// time-limited ignores (call inside the runtime).
+/// The shared state over an open pool; starts the ingest writers and the sweepers that end
+/// time-limited ignores and apply retention (call inside the runtime).
 pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) -> AppState {
     app::errors::ssr::spawn_ignore_sweeper(pool.clone(), Duration::from_secs(30));
+    app::errors::ssr::spawn_retention_sweeper(pool.clone(), Duration::from_secs(3600));
     AppState {
         leptos_options,
         ingest: app::errors::writer::IngestHandle::spawn(

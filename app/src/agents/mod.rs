@@ -1,8 +1,10 @@
-//! Agents: registration and heartbeats (the dashboard's agent pages build on this).
+//! Agents: registration and heartbeats over the agent API, and the dashboard's agent pages.
 
 use crate::error::AppError;
 use crate::errors::view::AgentInfo;
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 #[cfg(feature = "ssr")]
@@ -41,4 +43,86 @@ pub async fn heartbeat(
         metrics,
     )
     .await
+}
+
+pub mod ui;
+
+/// How an agent's heartbeats look: `online` (recent), `stale` (late, not yet offline) or
+/// `offline` (silent longer than the configured time).
+pub fn health(age_secs: i64, offline_after_secs: i64) -> &'static str {
+    if age_secs <= offline_after_secs / 2 {
+        "online"
+    } else if age_secs <= offline_after_secs {
+        "stale"
+    } else {
+        "offline"
+    }
+}
+
+/// An agent as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub version: Option<String>,
+    pub host: Option<String>,
+    /// What the agent last reported about itself (`online`, `degraded`, …).
+    pub reported_status: String,
+    /// From heartbeats: see [`health`].
+    pub health: String,
+    pub last_heartbeat_at: DateTime<Utc>,
+    pub registered_at: DateTime<Utc>,
+    /// Events it sent in the last 24 hours.
+    pub errors_24h: i64,
+    /// Unresolved or regressed groups it reported last.
+    pub open_groups: i64,
+    /// Open groups assigned to it, as (group id, title): what it is working on.
+    pub assigned: Vec<(i64, String)>,
+}
+
+/// The agent list and the server's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentList {
+    pub agents: Vec<AgentRow>,
+    pub now: DateTime<Utc>,
+    /// After how long without a heartbeat an agent counts as offline, in seconds.
+    pub offline_after_secs: i64,
+}
+
+/// One agent with its errors over time and its latest heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentDetail {
+    pub agent: AgentRow,
+    pub now: DateTime<Utc>,
+    pub capabilities: Vec<String>,
+    /// Registration metadata, pretty-printed JSON (empty when none).
+    pub metadata: String,
+    /// The latest heartbeat's metrics as (name, value), by name.
+    pub metrics: Vec<(String, String)>,
+    /// Its events per hour over the last 48 hours by severity, as an SVG chart.
+    pub chart_svg: String,
+    pub chart_total: i64,
+    /// Groups it reported in the last 7 days, most frequent first.
+    pub groups: Vec<crate::errors::view::TopError>,
+}
+
+/// Every agent of the current company (any role).
+#[server(prefix = "/api/ui", endpoint = "agents", input = server_fn::codec::Json)]
+pub async fn load_agents() -> Result<AgentList, AppError> {
+    let tenant = crate::auth::ssr::auth()
+        .await?
+        .require(crate::auth::Role::Viewer)?;
+    let state = crate::state::app_state();
+    ssr::list(&state.pool, tenant, state.settings.agent_offline_secs).await
+}
+
+/// One agent of the current company; 404 for any other id.
+#[server(prefix = "/api/ui", endpoint = "agents/detail", input = server_fn::codec::Json)]
+pub async fn load_agent(id: i64) -> Result<AgentDetail, AppError> {
+    let tenant = crate::auth::ssr::auth()
+        .await?
+        .require(crate::auth::Role::Viewer)?;
+    let state = crate::state::app_state();
+    ssr::detail(&state.pool, tenant, id, state.settings.agent_offline_secs).await
 }

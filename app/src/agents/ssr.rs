@@ -1,7 +1,10 @@
-//! Agent registration and heartbeats.
+//! Agent registration and heartbeats, and what the agent pages show.
 
+use super::{AgentDetail, AgentList, AgentRow};
+use crate::charts::{Bar, SEVERITY_COLOURS, stacked_bars};
 use crate::error::AppError;
 use crate::errors::view::AgentInfo;
+use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -128,4 +131,208 @@ pub async fn heartbeat(
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| AppError::NotFound("agent not registered; call register_agent first".into()))
+}
+
+struct AgentFacts {
+    id: i64,
+    name: String,
+    kind: String,
+    version: Option<String>,
+    host: Option<String>,
+    status: String,
+    last_heartbeat_at: DateTime<Utc>,
+    registered_at: DateTime<Utc>,
+    errors_24h: i64,
+    open_groups: i64,
+}
+
+impl AgentFacts {
+    fn row(
+        self,
+        now: DateTime<Utc>,
+        offline_after_secs: i64,
+        assigned: Vec<(i64, String)>,
+    ) -> AgentRow {
+        let age = (now - self.last_heartbeat_at).num_seconds();
+        AgentRow {
+            id: self.id,
+            name: self.name,
+            kind: self.kind,
+            version: self.version,
+            host: self.host,
+            reported_status: self.status,
+            health: super::health(age, offline_after_secs).to_owned(),
+            last_heartbeat_at: self.last_heartbeat_at,
+            registered_at: self.registered_at,
+            errors_24h: self.errors_24h,
+            open_groups: self.open_groups,
+            assigned,
+        }
+    }
+}
+
+/// Open groups assigned to agents of `tenant` (all of them, or the one `agent`), as
+/// (agent id, group id, title), most recently seen first.
+async fn assigned_groups(
+    pool: &PgPool,
+    tenant: i64,
+    agent: Option<i64>,
+) -> Result<Vec<(i64, i64, String)>, AppError> {
+    Ok(sqlx::query!(
+        r#"SELECT assignee_agent_id AS "agent!", id, error_type || ': ' || title AS "title!"
+           FROM error_groups
+           WHERE tenant_id = $1 AND assignee_agent_id IS NOT NULL
+             AND ($2::int8 IS NULL OR assignee_agent_id = $2)
+             AND status IN ('unresolved', 'regressed')
+           ORDER BY last_seen DESC LIMIT 500"#,
+        tenant,
+        agent
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.agent, r.id, r.title))
+    .collect())
+}
+
+/// Every agent of `tenant` by name, with its recent errors and what it is working on.
+pub async fn list(
+    pool: &PgPool,
+    tenant: i64,
+    offline_after_secs: i64,
+) -> Result<AgentList, AppError> {
+    let now = Utc::now();
+    let facts = sqlx::query_as!(
+        AgentFacts,
+        r#"SELECT a.id, a.name, a.kind, a.version, a.host, a.status, a.last_heartbeat_at, a.registered_at,
+                  (SELECT count(*) FROM error_events e
+                   WHERE e.tenant_id = a.tenant_id AND e.agent_id = a.id
+                     AND e.received_at >= now() - interval '24 hours') AS "errors_24h!",
+                  (SELECT count(*) FROM error_groups g
+                   WHERE g.tenant_id = a.tenant_id AND g.last_agent_id = a.id
+                     AND g.status IN ('unresolved', 'regressed')) AS "open_groups!"
+           FROM agents a WHERE a.tenant_id = $1 ORDER BY a.name LIMIT 1000"#,
+        tenant
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut assigned = assigned_groups(pool, tenant, None).await?;
+    let agents = facts
+        .into_iter()
+        .map(|f| {
+            let mine = assigned
+                .extract_if(.., |(a, _, _)| *a == f.id)
+                .map(|(_, g, t)| (g, t))
+                .collect();
+            f.row(now, offline_after_secs, mine)
+        })
+        .collect();
+    Ok(AgentList {
+        agents,
+        now,
+        offline_after_secs,
+    })
+}
+
+/// One agent of `tenant`; 404 for any other id.
+pub async fn detail(
+    pool: &PgPool,
+    tenant: i64,
+    id: i64,
+    offline_after_secs: i64,
+) -> Result<AgentDetail, AppError> {
+    let now = Utc::now();
+    let a = sqlx::query!(
+        r#"SELECT a.id, a.name, a.kind, a.version, a.host, a.status, a.last_heartbeat_at, a.registered_at,
+                  a.capabilities, a.metadata, a.metrics,
+                  (SELECT count(*) FROM error_events e
+                   WHERE e.tenant_id = a.tenant_id AND e.agent_id = a.id
+                     AND e.received_at >= now() - interval '24 hours') AS "errors_24h!",
+                  (SELECT count(*) FROM error_groups g
+                   WHERE g.tenant_id = a.tenant_id AND g.last_agent_id = a.id
+                     AND g.status IN ('unresolved', 'regressed')) AS "open_groups!"
+           FROM agents a WHERE a.tenant_id = $1 AND a.id = $2"#,
+        tenant,
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| AppError::not_found("agent"))?;
+    let start = now.duration_trunc(Duration::hours(1)).unwrap_or(now) - Duration::hours(47);
+    let hourly = sqlx::query!(
+        r#"SELECT date_trunc('hour', received_at) AS "hour!", severity, count(*) AS "count!"
+           FROM error_events
+           WHERE tenant_id = $1 AND agent_id = $2 AND received_at >= $3
+           GROUP BY 1, 2"#,
+        tenant,
+        id,
+        start
+    )
+    .fetch_all(pool)
+    .await?;
+    let bars: Vec<Bar> = (0..48)
+        .map(|i| {
+            let at = start + Duration::hours(i);
+            let mut counts = [0i64; 4];
+            for r in hourly.iter().filter(|r| r.hour == at) {
+                if let Some(s) = SEVERITY_COLOURS.iter().position(|(n, _)| *n == r.severity) {
+                    counts[s] += r.count;
+                }
+            }
+            Bar {
+                label: format!("{:02}:00", at.hour()),
+                counts,
+            }
+        })
+        .collect();
+    let chart_total = bars.iter().flat_map(|b| b.counts).sum();
+    let chart_svg = stacked_bars(&bars, 6).map_err(|e| {
+        tracing::error!(error = %e, "drawing an agent's chart failed");
+        AppError::Internal
+    })?;
+    let groups = crate::errors::read::agent_errors(pool, tenant, &a.name, Some(24 * 7)).await?;
+    let assigned = assigned_groups(pool, tenant, Some(id))
+        .await?
+        .into_iter()
+        .map(|(_, g, t)| (g, t))
+        .collect();
+    let metadata = match &a.metadata {
+        Value::Object(m) if m.is_empty() => String::new(),
+        v => serde_json::to_string_pretty(v).unwrap_or_default(),
+    };
+    let metrics = match a.metrics {
+        Value::Object(m) => m
+            .into_iter()
+            .map(|(k, v)| {
+                let shown = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, shown)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let facts = AgentFacts {
+        id: a.id,
+        name: a.name,
+        kind: a.kind,
+        version: a.version,
+        host: a.host,
+        status: a.status,
+        last_heartbeat_at: a.last_heartbeat_at,
+        registered_at: a.registered_at,
+        errors_24h: a.errors_24h,
+        open_groups: a.open_groups,
+    };
+    Ok(AgentDetail {
+        agent: facts.row(now, offline_after_secs, assigned),
+        now,
+        capabilities: a.capabilities,
+        metadata,
+        metrics,
+        chart_svg,
+        chart_total,
+        groups,
+    })
 }

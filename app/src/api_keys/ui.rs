@@ -3,24 +3,42 @@
 use super::{CreateApiKey, CreatedApiKey, RevokeApiKey, Scope, list_api_keys};
 use crate::auth::CurrentUser;
 use crate::auth::Role;
-use crate::ui::layout::WithUser;
 use crate::ui::{ErrorNote, FieldError, FormError, format_time};
 use leptos::prelude::*;
-use leptos_meta::Title;
 
-/// `/settings`: the tenant's API keys.
-#[component]
-pub fn ApiKeysPage() -> impl IntoView {
-    let create = ServerAction::<CreateApiKey>::new();
-    let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_api_keys(),
-    );
-    view! {
-        <Title text="Settings"/>
-        <WithUser view=move |user| view! { <KeysContent user create revoke keys/> }/>
+/// The API keys' actions and list, made by the page outside any `Suspense`.
+#[derive(Clone, Copy)]
+pub struct KeysState {
+    create: ServerAction<CreateApiKey>,
+    revoke: ServerAction<RevokeApiKey>,
+    keys: Resource<Result<super::ApiKeyList, crate::AppError>>,
+}
+
+impl KeysState {
+    pub fn load() -> Self {
+        let create = ServerAction::<CreateApiKey>::new();
+        let revoke = ServerAction::<RevokeApiKey>::new();
+        let keys = Resource::new(
+            move || (create.version().get(), revoke.version().get()),
+            |_| list_api_keys(),
+        );
+        Self {
+            create,
+            revoke,
+            keys,
+        }
     }
+}
+
+/// Settings → API keys.
+#[component]
+pub fn ApiKeysSection(user: CurrentUser, state: KeysState) -> impl IntoView {
+    let KeysState {
+        create,
+        revoke,
+        keys,
+    } = state;
+    view! { <KeysContent user create revoke keys/> }
 }
 
 #[component]
@@ -30,21 +48,13 @@ fn KeysContent(
     revoke: ServerAction<RevokeApiKey>,
     keys: Resource<Result<super::ApiKeyList, crate::AppError>>,
 ) -> impl IntoView {
-    let Some(tenant) = user.tenant.clone() else {
-        return view! {
-            <h1>"Settings"</h1>
-            <ErrorNote error=crate::AppError::Forbidden("choose a company first".into())/>
-        }
-        .into_any();
-    };
     let is_admin = user.can(Role::Admin);
     let create_error = Signal::derive(move || create.value().get().and_then(|r| r.err()));
     let revoke_error = Signal::derive(move || revoke.value().get().and_then(|r| r.err()));
     let created = move || create.value().get().and_then(|r| r.ok());
     view! {
-        <h1>"Settings"</h1>
-        <p class="muted">"Company "<strong>{tenant.name.clone()}</strong>" · id "{tenant.id}" · slug "<code>{tenant.slug.clone()}</code></p>
-        <h2>"API keys"</h2>
+        <section class="settings-section" aria-labelledby="keys-title">
+        <h2 id="keys-title">"API keys"</h2>
         <p>"Agents and services authenticate with "<code>"Authorization: Bearer <key>"</code>". Keys are stored only as a hash: copy a new key when it is shown."</p>
         {move || created().map(|c| view! { <NewKey created=c/> })}
         <FormError error=revoke_error/>
@@ -108,7 +118,7 @@ fn KeysContent(
         </Suspense>
         {is_admin.then(|| view! {
             <section class="card">
-                <h2>"Create an API key"</h2>
+                <h3>"Create an API key"</h3>
                 <ActionForm action=create attr:class="stack" attr:id="create-key" attr:novalidate=true>
                     <label for="key-name">"Name"</label>
                     <input id="key-name" name="name" required maxlength="100" placeholder="e.g. billing-worker"
@@ -133,6 +143,7 @@ fn KeysContent(
                 </ActionForm>
             </section>
         })}
+        </section>
     }
     .into_any()
 }

@@ -108,11 +108,11 @@ pub async fn logout() -> Result<(), AppError> {
     Ok(())
 }
 
-/// Makes `tenant_id` the tenant the user works in.
+/// Makes `tenant_id` the tenant the user works in, then goes to `next` (a local path) or `/`.
 #[server(prefix = "/api/ui", endpoint = "switch_tenant")]
-pub async fn switch_tenant(tenant_id: i64) -> Result<(), AppError> {
+pub async fn switch_tenant(tenant_id: i64, next: Option<String>) -> Result<(), AppError> {
     ssr::switch_tenant(tenant_id).await?;
-    leptos_axum::redirect("/");
+    leptos_axum::redirect(&ssr::safe_next(next.as_deref()));
     Ok(())
 }
 

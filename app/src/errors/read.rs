@@ -171,15 +171,16 @@ pub async fn list(pool: &PgPool, tenant: i64, query: &ListQuery) -> Result<Error
     let (cursor_key, cursor_id) = f.cursor.map_or((None, None), |(k, i)| (Some(k), Some(i)));
     let rows = sqlx::query_as!(
         GroupRow,
-        r#"SELECT g.id, g.fingerprint, g.service, g.error_type, g.category, g.severity, g.title, g.first_seen,
-                  g.last_seen, g.occurrences, g.status, g.resolved_at, g.resolved_by, g.resolution_notes,
-                  a.name AS "agent?", g.auto_fix_attempted, g.auto_fix_successful,
-                  coalesce(au.email, 'agent ' || aa.name) AS "assignee?"
-           FROM error_groups g
-           LEFT JOIN agents a ON a.tenant_id = g.tenant_id AND a.id = g.last_agent_id
-           LEFT JOIN users au ON au.id = g.assignee_user_id
-           LEFT JOIN agents aa ON aa.tenant_id = g.tenant_id AND aa.id = g.assignee_agent_id
-           WHERE g.tenant_id = $1
+        r#"WITH page AS (
+               SELECT g.tenant_id, g.id, g.fingerprint, g.service, g.error_type, g.category, g.severity, g.title,
+                      g.first_seen, g.last_seen, g.occurrences, g.status, g.resolved_at, g.resolved_by,
+                      g.resolution_notes, g.last_agent_id, g.auto_fix_attempted, g.auto_fix_successful,
+                      g.assignee_user_id, g.assignee_agent_id,
+                      CASE $11 WHEN 'count' THEN g.occurrences
+                                    WHEN 'first_seen' THEN (EXTRACT(EPOCH FROM g.first_seen) * 1000000)::int8
+                                    ELSE (EXTRACT(EPOCH FROM g.last_seen) * 1000000)::int8 END AS sort_key
+               FROM error_groups g
+               WHERE g.tenant_id = $1
              AND ($2::text IS NULL OR g.severity = $2)
              AND ($3::text IS NULL OR g.status = $3 OR ($3 = 'open' AND g.status IN ('unresolved', 'regressed')))
              AND ($4::bool IS NULL OR (g.status = 'resolved') = $4)
@@ -195,10 +196,17 @@ pub async fn list(pool: &PgPool, tenant: i64, query: &ListQuery) -> Result<Error
                    CASE $11 WHEN 'count' THEN g.occurrences
                             WHEN 'first_seen' THEN (EXTRACT(EPOCH FROM g.first_seen) * 1000000)::int8
                             ELSE (EXTRACT(EPOCH FROM g.last_seen) * 1000000)::int8 END, g.id) < ($12, $13))
-           ORDER BY CASE $11 WHEN 'count' THEN g.occurrences
-                             WHEN 'first_seen' THEN (EXTRACT(EPOCH FROM g.first_seen) * 1000000)::int8
-                             ELSE (EXTRACT(EPOCH FROM g.last_seen) * 1000000)::int8 END DESC, g.id DESC
-           LIMIT $14"#,
+           ORDER BY sort_key DESC, id DESC
+           LIMIT $14)
+           SELECT g.id, g.fingerprint, g.service, g.error_type, g.category, g.severity, g.title, g.first_seen,
+                  g.last_seen, g.occurrences, g.status, g.resolved_at, g.resolved_by, g.resolution_notes,
+                  a.name AS "agent?", g.auto_fix_attempted, g.auto_fix_successful,
+                  coalesce(au.email, 'agent ' || aa.name) AS "assignee?"
+           FROM page g
+           LEFT JOIN agents a ON a.tenant_id = g.tenant_id AND a.id = g.last_agent_id
+           LEFT JOIN users au ON au.id = g.assignee_user_id
+           LEFT JOIN agents aa ON aa.tenant_id = g.tenant_id AND aa.id = g.assignee_agent_id
+           ORDER BY g.sort_key DESC, g.id DESC"#,
         tenant,
         f.severity,
         f.status,
@@ -280,6 +288,28 @@ async fn group(db: impl PgExecutor<'_>, tenant: i64, id: i64) -> Result<ErrorGro
     .ok_or_else(|| AppError::not_found("error"))
 }
 
+/// The latest 100 history entries of group `id` of `tenant`, newest first.
+pub async fn activity_of(
+    pool: &PgPool,
+    tenant: i64,
+    id: i64,
+) -> Result<Vec<ActivityEntry>, AppError> {
+    Ok(sqlx::query_as!(
+        ActivityEntry,
+        r#"SELECT at, kind, actor, notes FROM activity
+           WHERE tenant_id = $1 AND group_id = $2 ORDER BY at DESC, id DESC LIMIT 100"#,
+        tenant,
+        id
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One group of `tenant`; 404 for any other id.
+pub async fn group_by_id(pool: &PgPool, tenant: i64, id: i64) -> Result<ErrorGroup, AppError> {
+    group(pool, tenant, id).await
+}
+
 /// The group an event id belongs to (within `tenant`).
 pub async fn group_of_event(
     pool: &PgPool,
@@ -312,20 +342,156 @@ pub async fn detail(pool: &PgPool, tenant: i64, id: i64) -> Result<ErrorDetail, 
     )
     .fetch_all(pool)
     .await?;
-    let activity = sqlx::query_as!(
-        ActivityEntry,
-        r#"SELECT at, kind, actor, notes FROM activity
-           WHERE tenant_id = $1 AND group_id = $2 ORDER BY at DESC, id DESC LIMIT 100"#,
-        tenant,
-        id
-    )
-    .fetch_all(pool)
-    .await?;
+    let activity = activity_of(pool, tenant, id).await?;
     Ok(ErrorDetail {
         group,
         latest_event: recent_events.first().cloned(),
         recent_events,
         activity,
+    })
+}
+
+/// Events of a group listed per page on its page.
+pub const EVENTS_PER_PAGE: i64 = 20;
+
+/// One stored event with its position (the internal, arrival-ordered id).
+#[derive(Debug, Clone)]
+pub struct NumberedEvent {
+    pub id: i64,
+    pub event: ErrorEvent,
+}
+
+struct EventRow {
+    id: i64,
+    event_id: uuid::Uuid,
+    service: String,
+    severity: String,
+    message: String,
+    details: Option<serde_json::Value>,
+    stack_trace: Option<String>,
+    environment: Option<String>,
+    release: Option<String>,
+    tags: Option<serde_json::Value>,
+    agent: Option<String>,
+    occurred_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+}
+
+impl From<EventRow> for NumberedEvent {
+    fn from(r: EventRow) -> Self {
+        NumberedEvent {
+            id: r.id,
+            event: ErrorEvent {
+                event_id: r.event_id,
+                service: r.service,
+                severity: r.severity,
+                message: r.message,
+                details: r.details,
+                stack_trace: r.stack_trace,
+                environment: r.environment,
+                release: r.release,
+                tags: r.tags,
+                agent: r.agent,
+                occurred_at: r.occurred_at,
+                received_at: r.received_at,
+            },
+        }
+    }
+}
+
+/// A group's events for its page: the one shown in full and a page of the list.
+#[derive(Debug, Clone)]
+pub struct EventsPage {
+    /// The event asked for, else the latest (none when retention removed them all).
+    pub shown: Option<NumberedEvent>,
+    /// The next newer and older events than the shown one.
+    pub newer: Option<uuid::Uuid>,
+    pub older: Option<uuid::Uuid>,
+    /// Up to [`EVENTS_PER_PAGE`] events older than `before` (or the latest), newest first.
+    pub list: Vec<NumberedEvent>,
+    /// `before` for the next (older) page of the list.
+    pub next_before: Option<i64>,
+}
+
+/// The events of group `group` of `tenant` to show: `event` (404 when not one of the
+/// group's) or the latest, and a list page of events older than `before`.
+pub async fn events_page(
+    pool: &PgPool,
+    tenant: i64,
+    group: i64,
+    event: Option<uuid::Uuid>,
+    before: Option<i64>,
+) -> Result<EventsPage, AppError> {
+    let mut list: Vec<NumberedEvent> = sqlx::query_as!(
+        EventRow,
+        r#"SELECT e.id, e.event_id, e.service, e.severity, e.message, e.details, e.stack_trace, e.environment,
+                  e.release, e.tags, a.name AS "agent?", e.occurred_at, e.received_at
+           FROM error_events e
+           LEFT JOIN agents a ON a.tenant_id = e.tenant_id AND a.id = e.agent_id
+           WHERE e.tenant_id = $1 AND e.group_id = $2 AND ($3::int8 IS NULL OR e.id < $3)
+           ORDER BY e.id DESC LIMIT $4"#,
+        tenant,
+        group,
+        before,
+        EVENTS_PER_PAGE + 1
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(NumberedEvent::from)
+    .collect();
+    let next_before = (list.len() as i64 > EVENTS_PER_PAGE).then(|| {
+        list.truncate(EVENTS_PER_PAGE as usize);
+        list.last().map(|e| e.id)
+    });
+    let shown = match (event, before) {
+        (None, None) => list.first().cloned(),
+        (wanted, _) => {
+            let found = sqlx::query_as!(
+            EventRow,
+            r#"SELECT e.id, e.event_id, e.service, e.severity, e.message, e.details, e.stack_trace, e.environment,
+                      e.release, e.tags, a.name AS "agent?", e.occurred_at, e.received_at
+               FROM error_events e
+               LEFT JOIN agents a ON a.tenant_id = e.tenant_id AND a.id = e.agent_id
+               WHERE e.tenant_id = $1 AND e.group_id = $2 AND ($3::uuid IS NULL OR e.event_id = $3)
+               ORDER BY e.id DESC LIMIT 1"#,
+            tenant,
+            group,
+            wanted
+        )
+        .fetch_optional(pool)
+        .await?
+        .map(NumberedEvent::from);
+            if wanted.is_some() && found.is_none() {
+                return Err(AppError::not_found("event"));
+            }
+            found
+        }
+    };
+    let (newer, older) = match &shown {
+        None => (None, None),
+        Some(s) => {
+            let n = sqlx::query!(
+                r#"SELECT
+                     (SELECT event_id FROM error_events
+                      WHERE tenant_id = $1 AND group_id = $2 AND id > $3 ORDER BY id LIMIT 1) AS newer,
+                     (SELECT event_id FROM error_events
+                      WHERE tenant_id = $1 AND group_id = $2 AND id < $3 ORDER BY id DESC LIMIT 1) AS older"#,
+                tenant,
+                group,
+                s.id
+            )
+            .fetch_one(pool)
+            .await?;
+            (n.newer, n.older)
+        }
+    };
+    Ok(EventsPage {
+        shown,
+        newer,
+        older,
+        list,
+        next_before: next_before.flatten(),
     })
 }
 
@@ -537,6 +703,66 @@ pub async fn ignore(
     Ok(())
 }
 
+/// What a bulk action does to each selected group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bulk {
+    /// Resolve with optional notes.
+    Resolve(Option<String>),
+    Ignore(IgnoreFor),
+    /// Assign to `user:<id>`, `agent:<id>` or nobody (`""`).
+    Assign(String),
+}
+
+/// The most groups one bulk action changes.
+pub const MAX_BULK: usize = 100;
+
+/// Applies `what` to each of `ids`, each group in its own transaction with its own history
+/// entry; when any id is not a group of `tenant`, nothing changes and the answer is 404.
+/// Returns how many groups changed.
+pub async fn bulk(
+    pool: &PgPool,
+    tenant: i64,
+    ids: &[i64],
+    what: &Bulk,
+    actor: &str,
+) -> Result<usize, AppError> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(AppError::invalid("ids", "select at least one error"));
+    }
+    if ids.len() > MAX_BULK {
+        return Err(AppError::invalid(
+            "ids",
+            format!("select at most {MAX_BULK} errors at once"),
+        ));
+    }
+    let owned = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM error_groups WHERE tenant_id = $1 AND id = ANY($2)"#,
+        tenant,
+        &ids
+    )
+    .fetch_one(pool)
+    .await?;
+    if owned != ids.len() as i64 {
+        return Err(AppError::not_found("error"));
+    }
+    if let Bulk::Resolve(notes) = what {
+        check_notes("notes", notes.as_deref())?;
+    }
+    for &id in &ids {
+        match what {
+            Bulk::Resolve(notes) => resolve(pool, tenant, id, notes.as_deref(), actor)
+                .await
+                .map(drop)?,
+            Bulk::Ignore(how) => ignore(pool, tenant, id, *how, actor).await?,
+            Bulk::Assign(to) => assign(pool, tenant, id, to, actor).await?,
+        }
+    }
+    Ok(ids.len())
+}
+
 /// Reopens every group whose time-limited ignore has ended (all tenants; a background task).
 pub async fn end_expired_ignores(pool: &PgPool) -> Result<u64, AppError> {
     let reopened = sqlx::query!(
@@ -552,6 +778,48 @@ pub async fn end_expired_ignores(pool: &PgPool) -> Result<u64, AppError> {
     .execute(pool)
     .await?;
     Ok(reopened.rows_affected())
+}
+
+/// Events deleted per statement by [`apply_retention`].
+const RETENTION_SLICE: i64 = 5_000;
+
+/// Deletes events older than each company's retention, and their hourly counts (all
+/// tenants; a background task). Events are taken oldest id first in slices, which follows
+/// arrival order, so no index on the arrival time is needed; groups and their history stay.
+pub async fn apply_retention(pool: &PgPool) -> Result<u64, AppError> {
+    let tenants = sqlx::query!("SELECT id, retention_days FROM tenants ORDER BY id")
+        .fetch_all(pool)
+        .await?;
+    let mut deleted = 0;
+    for t in tenants {
+        loop {
+            let n = sqlx::query!(
+                r#"WITH oldest AS (
+                       SELECT id, received_at FROM error_events WHERE tenant_id = $1 ORDER BY id LIMIT $3)
+                   DELETE FROM error_events e USING oldest o
+                   WHERE e.tenant_id = $1 AND e.id = o.id
+                     AND o.received_at < now() - make_interval(days => $2)"#,
+                t.id,
+                t.retention_days,
+                RETENTION_SLICE
+            )
+            .execute(pool)
+            .await?
+            .rows_affected();
+            deleted += n;
+            if n < RETENTION_SLICE as u64 {
+                break;
+            }
+        }
+        sqlx::query!(
+            "DELETE FROM group_counts_hourly WHERE tenant_id = $1 AND hour < now() - make_interval(days => $2)",
+            t.id,
+            t.retention_days
+        )
+        .execute(pool)
+        .await?;
+    }
+    Ok(deleted)
 }
 
 /// Who a group can be assigned to: the company's members and agents.
@@ -673,37 +941,46 @@ pub async fn assign(
 pub type HourlySeries = Vec<(DateTime<Utc>, i64)>;
 
 /// Events per hour over the last `hours` hours (this hour included) for each of `groups`,
-/// oldest first with empty hours as zero: one query for a whole feed page or one group.
+/// oldest first with empty hours as zero: one range read of the hourly counts' primary key
+/// for a whole feed page or one group, the empty hours filled in here.
 pub async fn hourly_counts(
     pool: &PgPool,
     tenant: i64,
     groups: &[i64],
     hours: i32,
 ) -> Result<Vec<(i64, HourlySeries)>, AppError> {
-    if groups.is_empty() {
+    use chrono::{Duration, DurationRound};
+    if groups.is_empty() || hours < 1 {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query!(
-        r#"SELECT g AS "group!", h AS "hour!", coalesce(c.count, 0)::int8 AS "count!"
-           FROM UNNEST($2::int8[]) AS g
-           CROSS JOIN generate_series(date_trunc('hour', now()) - make_interval(hours => $3 - 1),
-                                      date_trunc('hour', now()), interval '1 hour') AS h
-           LEFT JOIN group_counts_hourly c ON c.tenant_id = $1 AND c.group_id = g AND c.hour = h
-           ORDER BY g, h"#,
+    let now = Utc::now();
+    let last = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    let first = last - Duration::hours(i64::from(hours) - 1);
+    let counts: std::collections::HashMap<(i64, DateTime<Utc>), i64> = sqlx::query!(
+        r#"SELECT group_id, hour, count FROM group_counts_hourly
+           WHERE tenant_id = $1 AND group_id = ANY($2) AND hour >= $3 AND hour <= $4"#,
         tenant,
         groups,
-        hours
+        first,
+        last
     )
     .fetch_all(pool)
-    .await?;
-    let mut series: Vec<(i64, HourlySeries)> = Vec::new();
-    for r in rows {
-        match series.last_mut() {
-            Some((g, counts)) if *g == r.group => counts.push((r.hour, r.count)),
-            _ => series.push((r.group, vec![(r.hour, r.count)])),
-        }
-    }
-    Ok(series)
+    .await?
+    .into_iter()
+    .map(|r| ((r.group_id, r.hour), r.count))
+    .collect();
+    Ok(groups
+        .iter()
+        .map(|&g| {
+            let series = (0..i64::from(hours))
+                .map(|i| {
+                    let hour = first + Duration::hours(i);
+                    (hour, counts.get(&(g, hour)).copied().unwrap_or(0))
+                })
+                .collect();
+            (g, series)
+        })
+        .collect())
 }
 
 /// Whether `tenant` has received any error yet (for the teaching empty state).

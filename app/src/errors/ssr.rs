@@ -108,3 +108,19 @@ pub fn spawn_ignore_sweeper(pool: sqlx::PgPool, every: std::time::Duration) {
         }
     });
 }
+
+/// Applies every company's event retention every `every` (the first time at once).
+pub fn spawn_retention_sweeper(pool: sqlx::PgPool, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match super::read::apply_retention(&pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "events past retention deleted"),
+                Err(e) => tracing::warn!(error = ?e, "applying retention failed"),
+            }
+        }
+    });
+}

@@ -4,7 +4,8 @@
 use super::view::{ActivityEntry, ErrorGroup, ErrorList, ListQuery};
 use crate::error::AppError;
 use crate::ui::pages::NotFound;
-use crate::ui::{ErrorNote, FieldError, FormError, format_time, machine_time, relative_time};
+use crate::ui::widgets::{FirstError, SeverityBadge, StatusBadge, Time, css_token};
+use crate::ui::{ErrorNote, FieldError, FormError};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -25,6 +26,10 @@ pub struct FeedPage {
     pub services: Vec<String>,
     /// Events per hour over the last 24 hours for each listed group (by group id).
     pub sparklines: Vec<(i64, Vec<i64>)>,
+    /// Whether the signed-in user may act on groups (bulk actions).
+    pub can_act: bool,
+    /// Who groups can be assigned to (only for those who may act).
+    pub assignees: Vec<Assignee>,
 }
 
 /// A group with everything its page shows, shaped for the page (no raw JSON values: the
@@ -32,15 +37,24 @@ pub struct FeedPage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupData {
     pub group: ErrorGroup,
-    pub latest: Option<EventSummary>,
+    /// The event shown in full: the one asked for, else the latest.
+    pub shown: Option<EventSummary>,
+    /// The event ids just newer and older than the shown one, to step through them.
+    pub newer: Option<String>,
+    pub older: Option<String>,
+    /// A page of events, newest first.
     pub recent: Vec<EventSummary>,
+    /// Whether `recent` is a later page (not the newest events).
+    pub events_paged: bool,
+    /// The cursor (`before`) of the next, older page of events.
+    pub events_next: Option<i64>,
     pub activity: Vec<ActivityEntry>,
     pub now: DateTime<Utc>,
-    /// The latest event's stack trace, line by line, flagged in-app / library / neither.
+    /// The shown event's stack trace, line by line, flagged in-app / library / neither.
     pub stack: Vec<(String, Option<bool>)>,
-    /// The latest event's `details`, pretty-printed.
+    /// The shown event's `details`, pretty-printed.
     pub details: Option<String>,
-    /// The latest event's tags as (name, value).
+    /// The shown event's tags as (name, value).
     pub tags: Vec<(String, String)>,
     /// Events per hour over the last 48 hours, oldest first.
     pub hourly: Vec<(DateTime<Utc>, i64)>,
@@ -71,6 +85,16 @@ pub struct Assignee {
     pub label: String,
 }
 
+#[cfg(feature = "ssr")]
+impl From<super::read::Assignee> for Assignee {
+    fn from(a: super::read::Assignee) -> Self {
+        Self {
+            value: a.value,
+            label: a.label,
+        }
+    }
+}
+
 /// Time ranges the feed offers, as (URL value, label, hours).
 pub const RANGES: [(&str, &str, i64); 4] = [
     ("1h", "Last hour", 1),
@@ -82,9 +106,9 @@ pub const RANGES: [(&str, &str, i64); 4] = [
 /// One page of the current company's groups (any role). `range` is one of [`RANGES`].
 #[server(prefix = "/api/ui", endpoint = "errors/feed", input = server_fn::codec::Json)]
 pub async fn error_feed(query: ListQuery, range: Option<String>) -> Result<FeedPage, AppError> {
-    let tenant = crate::auth::ssr::auth()
-        .await?
-        .require(crate::auth::Role::Viewer)?;
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Viewer)?;
+    let can_act = ctx.require(crate::auth::Role::Member).is_ok();
     let pool = crate::state::pool();
     let now = Utc::now();
     let mut query = query;
@@ -112,58 +136,52 @@ pub async fn error_feed(query: ListQuery, range: Option<String>) -> Result<FeedP
         list,
         now,
         has_any,
-        ingest_url: format!("{}/api/errors/log", origin(&headers)),
+        ingest_url: format!("{}/api/errors/log", crate::ui::widgets::origin(&headers)),
         services: super::read::services(&pool, tenant).await?,
+        assignees: if can_act {
+            super::read::assignees(&pool, tenant)
+                .await?
+                .into_iter()
+                .map(Assignee::from)
+                .collect()
+        } else {
+            Vec::new()
+        },
+        can_act,
     })
 }
 
-/// `scheme://host` as the browser reached this server (behind a proxy: its forwarded headers).
-#[cfg(feature = "ssr")]
-fn origin(headers: &http::HeaderMap) -> String {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let host = header("x-forwarded-host")
-        .or_else(|| header("host"))
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        })
-        .unwrap_or_else(|| "localhost:3000".into());
-    let scheme = match header("x-forwarded-proto").as_deref() {
-        Some("https") => "https",
-        _ => "http",
-    };
-    format!("{scheme}://{host}")
-}
-
 /// One group of the current company with its events and history; 404 for any other id.
+/// `event` (an event id of the group) is shown instead of the latest; `before` pages the
+/// event list.
 #[server(prefix = "/api/ui", endpoint = "errors/group", input = server_fn::codec::Json)]
-pub async fn load_error_group(id: i64) -> Result<GroupData, AppError> {
+pub async fn load_error_group(
+    id: i64,
+    event: Option<String>,
+    before: Option<i64>,
+) -> Result<GroupData, AppError> {
     let ctx = crate::auth::ssr::auth().await?;
     let tenant = ctx.require(crate::auth::Role::Viewer)?;
+    let can_act = ctx.require(crate::auth::Role::Member).is_ok();
     let pool = crate::state::pool();
-    let detail = super::read::detail(&pool, tenant, id).await?;
-    let stack = detail
-        .latest_event
-        .as_ref()
+    let event = match event.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        None => None,
+        Some(e) => Some(
+            e.parse::<uuid::Uuid>()
+                .map_err(|_| AppError::not_found("event"))?,
+        ),
+    };
+    let group = super::read::group_by_id(&pool, tenant, id).await?;
+    let events = super::read::events_page(&pool, tenant, id, event, before).await?;
+    let shown = events.shown.as_ref().map(|n| &n.event);
+    let stack = shown
         .and_then(|e| e.stack_trace.as_deref())
         .map(super::pure::stack_lines)
         .unwrap_or_default();
-    let can_act = ctx.require(crate::auth::Role::Member).is_ok();
-    let convert = |a: super::read::Assignee| Assignee {
-        value: a.value,
-        label: a.label,
-    };
-    let latest = detail.latest_event.as_ref();
-    let details = latest
+    let details = shown
         .and_then(|e| e.details.as_ref())
         .map(|d| serde_json::to_string_pretty(d).unwrap_or_default());
-    let tags = latest
+    let tags = shown
         .and_then(|e| e.tags.as_ref())
         .and_then(|t| t.as_object())
         .map(|m| {
@@ -191,24 +209,28 @@ pub async fn load_error_group(id: i64) -> Result<GroupData, AppError> {
             .pop()
             .map(|(_, hours)| hours)
             .unwrap_or_default(),
-        latest: latest.map(summary),
-        recent: detail.recent_events.iter().map(summary).collect(),
+        shown: shown.map(summary),
+        newer: events.newer.map(|u| u.to_string()),
+        older: events.older.map(|u| u.to_string()),
+        recent: events.list.iter().map(|n| summary(&n.event)).collect(),
+        events_paged: before.is_some(),
+        events_next: events.next_before,
         details,
         tags,
         assignee: super::read::assignee_of(&pool, tenant, id)
             .await?
-            .map(convert),
+            .map(Assignee::from),
         assignees: if can_act {
             super::read::assignees(&pool, tenant)
                 .await?
                 .into_iter()
-                .map(convert)
+                .map(Assignee::from)
                 .collect()
         } else {
             Vec::new()
         },
-        group: detail.group,
-        activity: detail.activity,
+        activity: super::read::activity_of(&pool, tenant, id).await?,
+        group,
         now: Utc::now(),
         stack,
         can_act,
@@ -272,6 +294,40 @@ pub async fn comment_group(id: i64, notes: String) -> Result<(), AppError> {
     let ctx = crate::auth::ssr::auth().await?;
     let tenant = ctx.require(crate::auth::Role::Member)?;
     super::read::comment(&crate::state::pool(), tenant, id, &notes, &ctx.actor()).await
+}
+
+/// Resolves, ignores or assigns the selected groups at once (member or admin). `action` is
+/// `resolve`, `ignore:<forever|1h|24h|7d>` or `assign` (with `assignee`); the checkboxes
+/// send `ids[]`.
+#[server(prefix = "/api/ui", endpoint = "errors/bulk")]
+pub async fn bulk_groups(
+    ids: Option<Vec<i64>>,
+    action: String,
+    notes: Option<String>,
+    assignee: Option<String>,
+) -> Result<usize, AppError> {
+    use super::read::{Bulk, IgnoreFor};
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Member)?;
+    let what = match action.split_once(':') {
+        None if action == "resolve" => Bulk::Resolve(notes),
+        None if action == "assign" => Bulk::Assign(assignee.unwrap_or_default()),
+        Some(("ignore", mode)) if mode != "count" => Bulk::Ignore(IgnoreFor::parse(mode, None)?),
+        _ => {
+            return Err(AppError::invalid(
+                "action",
+                "must be one of resolve, ignore:forever, ignore:1h, ignore:24h, ignore:7d, assign",
+            ));
+        }
+    };
+    super::read::bulk(
+        &crate::state::pool(),
+        tenant,
+        &ids.unwrap_or_default(),
+        &what,
+        &ctx.actor(),
+    )
+    .await
 }
 
 /// The form names a field differently from the API.
@@ -379,17 +435,24 @@ const SORTS: [(&str, &str); 3] = [
 pub fn ErrorsPage() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| query.with(FeedParams::from_query));
+    let bulk = ServerAction::<BulkGroups>::new();
     let feed = Resource::new(
-        move || params.get(),
-        |p| {
+        move || (params.get(), bulk.version().get()),
+        |(p, _)| {
             let range = (!p.range.is_empty()).then(|| p.range.clone());
             error_feed(p.list_query(), range)
         },
     );
-    // Changes waiting to be shown (the user has filtered, paged or scrolled).
+    // Groups ticked for a bulk action (cleared once one ran).
+    let selected = RwSignal::new(Vec::<i64>::new());
+    Effect::new(move |_| {
+        bulk.version().track();
+        selected.set(Vec::new());
+    });
+    // Changes waiting to be shown (the user has filtered, paged, scrolled or selected).
     let pending = RwSignal::new(0usize);
     #[cfg(feature = "hydrate")]
-    live::watch(params, feed, pending);
+    live::watch(params, feed, pending, selected);
     let show = move |_| {
         pending.set(0);
         feed.refetch();
@@ -408,10 +471,15 @@ pub fn ErrorsPage() -> impl IntoView {
                 }
             })}
         </div>
+        {move || bulk.value().get().and_then(|r| r.ok()).map(|n| view! {
+            <p class="notice notice-ok" role="status" id="bulk-done">
+                {format!("Updated {n} group{}.", if n == 1 { "" } else { "s" })}
+            </p>
+        })}
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match feed.await {
-                    Ok(page) => view! { <FeedTable page params=params.get_untracked()/> }.into_any(),
+                    Ok(page) => view! { <FeedTable page params=params.get_untracked() bulk selected/> }.into_any(),
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
             })}
@@ -438,11 +506,13 @@ mod live {
     }
 
     /// Refetches the feed when groups change, at most once a second, if the user looks at the
-    /// unfiltered first page from its top; otherwise counts the changes in `pending`.
+    /// unfiltered first page from its top and has nothing selected; otherwise counts the
+    /// changes in `pending`.
     pub fn watch(
         params: Memo<FeedParams>,
         feed: Resource<Result<FeedPage, AppError>>,
         pending: RwSignal<usize>,
+        selected: RwSignal<Vec<i64>>,
     ) {
         let Ok(source) = web_sys::EventSource::new("/api/stream") else {
             return;
@@ -459,7 +529,8 @@ mod live {
                 let at_top = window().scroll_y().unwrap_or(0.0) < 80.0;
                 let unfiltered =
                     params.with_untracked(|p| *p == FeedParams::from_query(&Default::default()));
-                if at_top && unfiltered && pending.get_untracked() == 0 {
+                let picking = selected.with_untracked(|s| !s.is_empty());
+                if at_top && unfiltered && !picking && pending.get_untracked() == 0 {
                     if !scheduled.get_value() {
                         scheduled.set_value(true);
                         set_timeout(
@@ -542,7 +613,12 @@ fn FeedFilters(params: FeedParams) -> impl IntoView {
 }
 
 #[component]
-fn FeedTable(page: FeedPage, params: FeedParams) -> impl IntoView {
+fn FeedTable(
+    page: FeedPage,
+    params: FeedParams,
+    bulk: ServerAction<BulkGroups>,
+    selected: RwSignal<Vec<i64>>,
+) -> impl IntoView {
     if !page.has_any {
         return view! { <FirstError ingest_url=page.ingest_url/> }.into_any();
     }
@@ -551,8 +627,11 @@ fn FeedTable(page: FeedPage, params: FeedParams) -> impl IntoView {
         now,
         services,
         sparklines,
+        can_act,
+        assignees,
         ..
     } = page;
+    let page_ids: Vec<i64> = list.errors.iter().map(|g| g.id).collect();
     let spark_of = move |id: i64| {
         sparklines
             .iter()
@@ -579,23 +658,39 @@ fn FeedTable(page: FeedPage, params: FeedParams) -> impl IntoView {
                 </section>
             }.into_any()
         } else {
+            let all_ids = page_ids.clone();
+            let all_picked = move || {
+                selected.with(|s| !all_ids.is_empty() && all_ids.iter().all(|id| s.contains(id)))
+            };
+            let toggle_all = move |ev: leptos::ev::Event| {
+                let on = event_target_checked(&ev);
+                selected.set(if on { page_ids.clone() } else { Vec::new() });
+            };
             view! {
+                {can_act.then(|| view! { <BulkBar bulk selected assignees=assignees.clone()/> })}
                 <div class="table-wrap">
                 <table class="data feed" id="error-feed">
                     <thead><tr>
+                        {can_act.then(|| view! {
+                            <th scope="col" class="pick">
+                                <input type="checkbox" id="pick-all" aria-label="Select every error on this page"
+                                    prop:checked=all_picked.clone() on:change=toggle_all.clone()/>
+                            </th>
+                        })}
                         <th scope="col">"Error"</th>
-                        <th scope="col">"Category"</th>
-                        <th scope="col">"Agent"</th>
+                        <th scope="col" class="opt">"Category"</th>
+                        <th scope="col" class="opt">"Agent"</th>
                         <th scope="col" class="num">"Events"</th>
                         <th scope="col">"Last seen"</th>
-                        <th scope="col">"First seen"</th>
+                        <th scope="col" class="opt">"First seen"</th>
                         <th scope="col">"Status"</th>
                         <th scope="col">"Assignee"</th>
                     </tr></thead>
                     <tbody>
                         {list.errors.into_iter().map(|g| {
                             let spark = spark_of(g.id);
-                            view! { <FeedRow group=g now spark/> }
+                            let pick = can_act.then_some(selected);
+                            view! { <FeedRow group=g now spark pick/> }
                         }).collect_view()}
                     </tbody>
                 </table>
@@ -611,24 +706,85 @@ fn FeedTable(page: FeedPage, params: FeedParams) -> impl IntoView {
 }
 
 #[component]
-fn FeedRow(group: ErrorGroup, now: DateTime<Utc>, spark: Vec<i64>) -> impl IntoView {
+fn FeedRow(
+    group: ErrorGroup,
+    now: DateTime<Utc>,
+    spark: Vec<i64>,
+    /// The selection, when the user may act on groups (a checkbox per row).
+    pick: Option<RwSignal<Vec<i64>>>,
+) -> impl IntoView {
     let href = format!("/errors/{}", group.id);
+    let id = group.id;
+    let checkbox = pick.map(|selected| {
+        let label = format!("Select {}: {}", group.error_type, group.title);
+        view! {
+            <td class="pick">
+                <input type="checkbox" name="ids[]" value=id.to_string() form="bulk-form" aria-label=label
+                    prop:checked=move || selected.with(|s| s.contains(&id))
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        selected.update(|s| {
+                            s.retain(|x| *x != id);
+                            if on {
+                                s.push(id);
+                            }
+                        });
+                    }/>
+            </td>
+        }
+    });
     view! {
         <tr data-group-id=group.id.to_string()>
+            {checkbox}
             <td class="title-cell">
                 <SeverityBadge severity=group.severity.clone()/>
                 " "
                 <a class="group-title" href=href>{group.error_type.clone()}": "{group.title.clone()}</a>
                 <div class="muted small">{group.service.clone()}</div>
             </td>
-            <td><span class="badge">{group.category.clone()}</span></td>
-            <td>{group.agent.clone().unwrap_or_else(|| "—".into())}</td>
+            <td class="opt"><span class="badge">{group.category.clone()}</span></td>
+            <td class="opt">{group.agent.clone().unwrap_or_else(|| "—".into())}</td>
             <td class="num"><span class="count">{group.occurrences}</span><Sparkline counts=spark/></td>
             <td><Time at=group.last_seen now/></td>
-            <td><Time at=group.first_seen now/></td>
+            <td class="opt"><Time at=group.first_seen now/></td>
             <td><StatusBadge status=group.status.clone()/></td>
             <td class="assignee">{group.assignee.clone().unwrap_or_else(|| "—".into())}</td>
         </tr>
+    }
+}
+
+/// Resolve, ignore or assign the ticked groups. A plain form the row checkboxes belong to
+/// (`form="bulk-form"`), so it works before hydration too.
+#[component]
+fn BulkBar(
+    bulk: ServerAction<BulkGroups>,
+    selected: RwSignal<Vec<i64>>,
+    assignees: Vec<Assignee>,
+) -> impl IntoView {
+    let error = Signal::derive(move || bulk.value().get().and_then(|r| r.err()));
+    let count = move || match selected.with(Vec::len) {
+        0 => "Tick errors to act on several at once:".to_owned(),
+        n => format!("{n} selected:"),
+    };
+    view! {
+        <ActionForm action=bulk attr:id="bulk-form" attr:class="bulk-bar">
+            <span class="bulk-count" id="bulk-count">{count}</span>
+            <label for="bulk-action" class="sr-only">"Bulk action"</label>
+            <select id="bulk-action" name="action">
+                <option value="resolve">"Resolve"</option>
+                <option value="ignore:forever">"Ignore forever"</option>
+                <option value="ignore:24h">"Ignore for 24 hours"</option>
+                <option value="ignore:7d">"Ignore for 7 days"</option>
+                <option value="assign">"Assign to →"</option>
+            </select>
+            <label for="bulk-assignee" class="sr-only">"Assignee (for Assign)"</label>
+            <select id="bulk-assignee" name="assignee">
+                <option value="">"nobody"</option>
+                {assignees.into_iter().map(|a| view! { <option value=a.value>{a.label}</option> }).collect_view()}
+            </select>
+            <button type="submit" class="button small primary" id="bulk-apply">"Apply to selected"</button>
+            <FormError error/>
+        </ActionForm>
     }
 }
 
@@ -661,41 +817,6 @@ fn Sparkline(counts: Vec<i64>) -> impl IntoView {
     .into_any()
 }
 
-/// The teaching empty state: the exact request that sends a first error.
-#[component]
-fn FirstError(ingest_url: String) -> impl IntoView {
-    let curl = format!(
-        "curl -X POST {ingest_url} \\\n  -H \"Authorization: Bearer $FAULTLINE_KEY\" \\\n  -H \"Content-Type: application/json\" \\\n  -d '{{\"service\": \"checkout\", \"severity\": \"error\", \"error_type\": \"ConnectionError\", \"message\": \"connection refused to db:5432\"}}'"
-    );
-    view! {
-        <section class="empty-state" id="first-error">
-            <h2>"No errors received yet"</h2>
-            <p>"Create an API key with the "<code>"ingest"</code>" scope in "<a href="/settings">"Settings"</a>
-               ", put it in "<code>"FAULTLINE_KEY"</code>", and send a first error:"</p>
-            <pre class="code-block"><code>{curl}</code></pre>
-            <p class="muted">"It appears here as a group; the same error sent again raises its count."</p>
-        </section>
-    }
-}
-
-#[component]
-fn SeverityBadge(severity: String) -> impl IntoView {
-    let class = format!("sev sev-{}", css_token(&severity));
-    view! { <span class=class>{severity}</span> }
-}
-
-#[component]
-fn StatusBadge(status: String) -> impl IntoView {
-    let class = format!("status status-{}", css_token(&status));
-    view! { <span class=class>{status}</span> }
-}
-
-/// A relative time with the absolute one on hover.
-#[component]
-fn Time(at: DateTime<Utc>, now: DateTime<Utc>) -> impl IntoView {
-    view! { <time datetime=machine_time(&at) title=format_time(&at)>{relative_time(&now, &at)}</time> }
-}
-
 /// leptos_meta writes the server-rendered `<title>` unescaped, and a client-sent `</title>`
 /// would end it: angle brackets become look-alike quotes there (the page body is escaped).
 fn tab_title(s: &str) -> String {
@@ -709,13 +830,6 @@ fn tab_title(s: &str) -> String {
         .collect()
 }
 
-/// Keeps only characters that are safe in a class name (values come from the database).
-fn css_token(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // A group
 // ---------------------------------------------------------------------------------------
@@ -724,7 +838,16 @@ fn css_token(s: &str) -> String {
 #[component]
 pub fn GroupPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok())));
+    let at = Memo::new(move |_| {
+        query.with(|q| {
+            (
+                q.get("event").filter(|e| !e.is_empty()),
+                q.get("before").and_then(|b| b.parse::<i64>().ok()),
+            )
+        })
+    });
     let resolve = ServerAction::<ResolveGroup>::new();
     let reopen = ServerAction::<ReopenGroup>::new();
     let comment = ServerAction::<CommentGroup>::new();
@@ -741,6 +864,7 @@ pub fn GroupPage() -> impl IntoView {
         move || {
             (
                 id.get(),
+                at.get(),
                 resolve.version().get(),
                 reopen.version().get(),
                 comment.version().get(),
@@ -748,9 +872,9 @@ pub fn GroupPage() -> impl IntoView {
                 assign.version().get(),
             )
         },
-        |(id, ..)| async move {
+        |(id, (event, before), ..)| async move {
             match id {
-                Some(id) => load_error_group(id).await,
+                Some(id) => load_error_group(id, event, before).await,
                 None => Err(AppError::not_found("error")),
             }
         },
@@ -782,8 +906,12 @@ struct GroupActions {
 fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
     let GroupData {
         group,
-        latest,
+        shown,
+        newer,
+        older,
         recent,
+        events_paged,
+        events_next,
         activity,
         now,
         stack,
@@ -796,6 +924,8 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
     } = page;
     let open = matches!(group.status.as_str(), "unresolved" | "regressed");
     let title = format!("{}: {}", group.error_type, group.title);
+    let base = format!("/errors/{}", group.id);
+    let shown_id = shown.as_ref().map(|e| e.event_id.clone());
     view! {
         <Title text=tab_title(&title)/>
         <p class="crumbs"><a href="/errors">"← Errors"</a></p>
@@ -824,15 +954,24 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
                 <HourlyBars hourly/>
             </section>
             <section class="card" aria-labelledby="latest-h">
-                <h2 id="latest-h">"Latest event"</h2>
-                {match latest {
+                <div class="card-head">
+                    <h2 id="latest-h">{if newer.is_none() { "Latest event" } else { "Event" }}</h2>
+                    <EventStepper base=base.clone() newer older/>
+                </div>
+                {match shown {
                     Some(e) => view! { <EventView event=e stack details tags now/> }.into_any(),
                     None => view! { <p class="muted">"Its events have been removed by retention."</p> }.into_any(),
                 }}
             </section>
             <section class="card" aria-labelledby="recent-h">
-                <h2 id="recent-h">"Recent events"</h2>
-                <RecentEvents events=recent now/>
+                <h2 id="recent-h">{if events_paged { "Older events" } else { "Recent events" }}</h2>
+                <RecentEvents events=recent now base=base.clone() shown=shown_id/>
+                <nav class="pager" aria-label="Event pages">
+                    {events_paged.then(|| view! { <a class="button secondary small" href=base.clone()>"← Newest events"</a> })}
+                    {events_next.map(|b| view! {
+                        <a class="button secondary small" rel="next" href=format!("{base}?before={b}")>"Older events →"</a>
+                    })}
+                </nav>
             </section>
             <section class="card" aria-labelledby="activity-h">
                 <h2 id="activity-h">"Activity"</h2>
@@ -1011,22 +1150,52 @@ fn HourlyBars(hourly: Vec<(DateTime<Utc>, i64)>) -> impl IntoView {
 }
 
 #[component]
-fn RecentEvents(events: Vec<EventSummary>, now: DateTime<Utc>) -> impl IntoView {
+fn RecentEvents(
+    events: Vec<EventSummary>,
+    now: DateTime<Utc>,
+    /// The group page's path.
+    base: String,
+    /// The event shown in full, marked in the list.
+    shown: Option<String>,
+) -> impl IntoView {
     if events.is_empty() {
         return view! { <p class="muted">"No events stored."</p> }.into_any();
     }
     view! {
-        <ol class="events">
-            {events.into_iter().map(|e| view! {
-                <li>
-                    <Time at=e.occurred_at now/>
-                    " "<span class="event-message">{e.message}</span>
-                    {e.agent.map(|a| view! { " "<span class="muted small">{format!("({a})")}</span> })}
-                </li>
+        <ol class="events" id="events">
+            {events.into_iter().map(|e| {
+                let current = shown.as_deref() == Some(e.event_id.as_str());
+                view! {
+                    <li class:current=current>
+                        <Time at=e.occurred_at now/>
+                        " "
+                        <a class="event-message" href=format!("{base}?event={}", e.event_id)
+                            aria-current=current.then_some("true")>{e.message}</a>
+                        {e.agent.map(|a| view! { " "<span class="muted small">{format!("({a})")}</span> })}
+                    </li>
+                }
             }).collect_view()}
         </ol>
     }
     .into_any()
+}
+
+/// Newer / older / latest links that step through a group's events one by one.
+#[component]
+fn EventStepper(base: String, newer: Option<String>, older: Option<String>) -> impl IntoView {
+    let link = |label: &'static str, target: Option<String>, rel: &'static str| {
+        match target {
+        Some(e) => view! { <a class="button secondary small" rel=rel href=format!("{base}?event={e}")>{label}</a> }.into_any(),
+        None => view! { <span class="button secondary small" aria-disabled="true">{label}</span> }.into_any(),
+    }
+    };
+    view! {
+        <nav class="stepper" aria-label="Step through events">
+            {link("← Newer", newer.clone(), "prev")}
+            {link("Older →", older, "next")}
+            {newer.is_some().then(|| view! { <a class="button secondary small" href=base.clone()>"Latest"</a> })}
+        </nav>
+    }
 }
 
 #[component]

@@ -18,6 +18,58 @@ pub struct TenantSummary {
     pub created_at: DateTime<Utc>,
     pub members: i64,
     pub active_api_keys: i64,
+    pub events_24h: i64,
+    /// Groups unresolved or regressed.
+    pub unresolved_groups: i64,
+    pub agents: i64,
+}
+
+/// A group in the super-admin's all-companies feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossTenantGroup {
+    pub tenant_id: i64,
+    pub tenant_name: String,
+    pub group: crate::errors::view::ErrorGroup,
+}
+
+/// The latest groups of every company, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossTenantFeed {
+    pub groups: Vec<CrossTenantGroup>,
+    pub now: DateTime<Utc>,
+}
+
+/// A company's own settings, as Settings shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    /// Events older than this many days are deleted.
+    pub retention_days: i32,
+    /// The agent handed failed fixes to investigate.
+    pub responder_agent_id: Option<i64>,
+    /// The company's agents as (id, name), to choose the responder from.
+    pub agents: Vec<(i64, String)>,
+    /// Whether the signed-in user may change them (an admin).
+    pub can_edit: bool,
+}
+
+/// Retention bounds, in days.
+pub const RETENTION_DAYS: std::ops::RangeInclusive<i32> = 1..=3650;
+
+/// Checks a retention in whole days within [`RETENTION_DAYS`].
+pub fn parse_retention(raw: &str) -> Result<i32, AppError> {
+    raw.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|d| RETENTION_DAYS.contains(d))
+        .ok_or_else(|| {
+            AppError::invalid(
+                "retention_days",
+                "enter a whole number of days from 1 to 3650",
+            )
+        })
 }
 
 /// Checks a tenant slug: 2–63 characters of `a-z`, `0-9` and `-`, starting with a letter or digit.
@@ -56,6 +108,17 @@ pub async fn list_tenants() -> Result<Vec<TenantSummary>, AppError> {
     ssr::list(&crate::state::pool()).await
 }
 
+/// The most recently seen open groups of every company (super-admin only).
+#[server(prefix = "/api/ui", endpoint = "tenants/errors")]
+pub async fn all_tenant_errors() -> Result<CrossTenantFeed, AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    ctx.require_super_admin()?;
+    Ok(CrossTenantFeed {
+        groups: ssr::latest_groups(&crate::state::pool(), 50).await?,
+        now: Utc::now(),
+    })
+}
+
 /// Creates a tenant and makes `admin_email` its admin (creating that user when new, with
 /// `admin_password`).
 #[server(prefix = "/api/ui", endpoint = "tenants/create")]
@@ -71,6 +134,48 @@ pub async fn create_tenant(
     ssr::create_with_admin(&crate::state::pool(), &new, &ctx.actor()).await
 }
 
+/// The current company's settings (any role).
+#[server(prefix = "/api/ui", endpoint = "tenants/settings")]
+pub async fn load_tenant_settings() -> Result<TenantSettings, AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Viewer)?;
+    let can_edit = ctx.require(crate::auth::Role::Admin).is_ok();
+    ssr::settings(&crate::state::pool(), tenant, can_edit).await
+}
+
+/// Changes the current company's name, retention and responder agent (admin only; the
+/// responder is an agent id of this company, or empty for none).
+#[server(prefix = "/api/ui", endpoint = "tenants/settings/update")]
+pub async fn update_tenant_settings(
+    name: String,
+    retention_days: String,
+    responder_agent: Option<String>,
+) -> Result<(), AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Admin)?;
+    let name = parse_name("name", &name)?;
+    let retention = parse_retention(&retention_days)?;
+    let responder = match responder_agent
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+    {
+        "" => None,
+        v => Some(v.parse::<i64>().map_err(|_| {
+            AppError::invalid("responder_agent", "choose an agent of this company")
+        })?),
+    };
+    ssr::update_settings(
+        &crate::state::pool(),
+        tenant,
+        &name,
+        retention,
+        responder,
+        &ctx.actor(),
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +185,18 @@ mod tests {
         assert_eq!(parse_slug(" Acme-Prod ").unwrap(), "acme-prod");
         for bad in ["", "a", "-acme", "acme corp", "acmé", &"a".repeat(64)] {
             assert!(parse_slug(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn retention() {
+        assert_eq!(parse_retention(" 30 ").unwrap(), 30);
+        for bad in ["", "0", "3651", "-1", "7.5", "ten"] {
+            assert_eq!(
+                parse_retention(bad).unwrap_err().field(),
+                Some("retention_days"),
+                "{bad}"
+            );
         }
     }
 

@@ -1,6 +1,6 @@
 //! Tenant queries and the create-with-first-admin operation (used by the UI and the CLI).
 
-use super::{TenantSummary, parse_name, parse_slug};
+use super::{CrossTenantGroup, TenantSettings, TenantSummary, parse_name, parse_slug};
 use crate::audit::ssr::{Entry, record};
 use crate::auth::Role;
 use crate::auth::ssr::{
@@ -44,7 +44,12 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<TenantSummary>, AppErro
         TenantSummary,
         r#"SELECT t.id, t.slug, t.name, t.created_at,
                   (SELECT count(*) FROM memberships m WHERE m.tenant_id = t.id) AS "members!",
-                  (SELECT count(*) FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS "active_api_keys!"
+                  (SELECT count(*) FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS "active_api_keys!",
+                  (SELECT COALESCE(sum(h.count), 0)::int8 FROM group_counts_hourly h
+                   WHERE h.tenant_id = t.id AND h.hour > date_trunc('hour', now()) - interval '24 hours') AS "events_24h!",
+                  (SELECT count(*) FROM error_groups g
+                   WHERE g.tenant_id = t.id AND g.status IN ('unresolved', 'regressed')) AS "unresolved_groups!",
+                  (SELECT count(*) FROM agents a WHERE a.tenant_id = t.id) AS "agents!"
            FROM tenants t ORDER BY lower(t.name), t.id"#
     )
     .fetch_all(db)
@@ -117,5 +122,118 @@ pub async fn create_with_admin(
         created_at: chrono::Utc::now(),
         members: 1,
         active_api_keys: 0,
+        events_24h: 0,
+        unresolved_groups: 0,
+        agents: 0,
     })
+}
+
+/// The settings of `tenant`.
+pub async fn settings(
+    pool: &PgPool,
+    tenant: i64,
+    can_edit: bool,
+) -> Result<TenantSettings, AppError> {
+    let t = sqlx::query!(
+        "SELECT id, slug, name, retention_days, responder_agent_id FROM tenants WHERE id = $1",
+        tenant
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| AppError::not_found("tenant"))?;
+    let agents = sqlx::query!(
+        "SELECT id, name FROM agents WHERE tenant_id = $1 ORDER BY name LIMIT 1000",
+        tenant
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|a| (a.id, a.name))
+    .collect();
+    Ok(TenantSettings {
+        id: t.id,
+        slug: t.slug,
+        name: t.name,
+        retention_days: t.retention_days,
+        responder_agent_id: t.responder_agent_id,
+        agents,
+        can_edit,
+    })
+}
+
+/// Changes the settings of `tenant`, audit-logged; the responder must be one of its agents.
+pub async fn update_settings(
+    pool: &PgPool,
+    tenant: i64,
+    name: &str,
+    retention_days: i32,
+    responder: Option<i64>,
+    actor: &str,
+) -> Result<(), AppError> {
+    let mut tx = pool.begin().await?;
+    if let Some(agent) = responder {
+        let known = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM agents WHERE tenant_id = $1 AND id = $2) AS "known!""#,
+            tenant,
+            agent
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if !known {
+            return Err(AppError::invalid(
+                "responder_agent",
+                "choose an agent of this company",
+            ));
+        }
+    }
+    sqlx::query!(
+        "UPDATE tenants SET name = $2, retention_days = $3, responder_agent_id = $4 WHERE id = $1",
+        tenant,
+        name,
+        retention_days,
+        responder
+    )
+    .execute(&mut *tx)
+    .await?;
+    record(
+        &mut *tx,
+        Entry {
+            tenant_id: tenant,
+            actor,
+            action: "tenant.settings",
+            target_type: "tenant",
+            target_id: tenant.to_string(),
+            details: json!({ "name": name, "retention_days": retention_days, "responder_agent_id": responder }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The `limit` most recently seen open groups across every tenant, with the tenant's name
+/// (each tenant's newest through its own index, then merged).
+pub async fn latest_groups(pool: &PgPool, limit: i64) -> Result<Vec<CrossTenantGroup>, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT t.id AS tenant_id, t.name AS tenant_name, g.id AS "group_id!"
+           FROM tenants t
+           CROSS JOIN LATERAL (
+               SELECT id, last_seen FROM error_groups
+               WHERE tenant_id = t.id AND status IN ('unresolved', 'regressed')
+               ORDER BY last_seen DESC, id DESC LIMIT $1) g
+           ORDER BY g.last_seen DESC, g.id DESC LIMIT $1"#,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let group = crate::errors::read::group_by_id(pool, r.tenant_id, r.group_id).await?;
+        out.push(CrossTenantGroup {
+            tenant_id: r.tenant_id,
+            tenant_name: r.tenant_name,
+            group,
+        });
+    }
+    Ok(out)
 }

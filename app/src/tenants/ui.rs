@@ -1,8 +1,13 @@
-//! The super-admin page: every tenant, creating one with its first admin, switching into one.
+//! The super-admin page (every tenant, creating one with its first admin, switching into
+//! one) and a company's own settings.
 
-use super::{CreateTenant, list_tenants};
+use super::{
+    CreateTenant, TenantSettings, UpdateTenantSettings, all_tenant_errors, list_tenants,
+    load_tenant_settings,
+};
 use crate::auth::SwitchTenant;
 use crate::ui::layout::WithUser;
+use crate::ui::widgets::{SeverityBadge, StatusBadge, Time};
 use crate::ui::{ErrorNote, FieldError, FormError, format_time};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -14,6 +19,8 @@ pub fn AdminPage() -> impl IntoView {
     let create = ServerAction::<CreateTenant>::new();
     let error = Signal::derive(move || create.value().get().and_then(|r| r.err()));
     let tenants = Resource::new(move || create.version().get(), |_| list_tenants());
+    // Made here, not inside the user's `Suspense`, so it loads with the page's owner.
+    let feed = Resource::new(|| (), |_| all_tenant_errors());
     view! {
         <Title text="Admin"/>
         <WithUser view=move |user| {
@@ -25,7 +32,7 @@ pub fn AdminPage() -> impl IntoView {
                 .into_any();
             }
             let current = user.tenant.as_ref().map(|t| t.id);
-            view! { <AdminContent create error tenants current/> }.into_any()
+            view! { <AdminContent create error tenants feed current/> }.into_any()
         }/>
     }
 }
@@ -35,6 +42,7 @@ fn AdminContent(
     create: ServerAction<CreateTenant>,
     error: Signal<Option<crate::AppError>>,
     tenants: Resource<Result<Vec<super::TenantSummary>, crate::AppError>>,
+    feed: Resource<Result<super::CrossTenantFeed, crate::AppError>>,
     current: Option<i64>,
 ) -> impl IntoView {
     view! {
@@ -54,7 +62,9 @@ fn AdminContent(
                         <table class="data" id="tenants">
                             <thead><tr>
                                 <th scope="col">"Name"</th><th scope="col">"Slug"</th><th scope="col">"Id"</th>
-                                <th scope="col">"Members"</th><th scope="col">"Active keys"</th>
+                                <th scope="col" class="num">"Events, 24 h"</th><th scope="col" class="num">"Unresolved"</th>
+                                <th scope="col" class="num">"Agents"</th>
+                                <th scope="col" class="num">"Members"</th><th scope="col" class="num">"Active keys"</th>
                                 <th scope="col">"Created"</th><th scope="col"><span class="sr-only">"Actions"</span></th>
                             </tr></thead>
                             <tbody>
@@ -65,8 +75,11 @@ fn AdminContent(
                                             <td>{t.name.clone()}</td>
                                             <td><code>{t.slug.clone()}</code></td>
                                             <td>{t.id}</td>
-                                            <td>{t.members}</td>
-                                            <td>{t.active_api_keys}</td>
+                                            <td class="num">{t.events_24h}</td>
+                                            <td class="num">{t.unresolved_groups}</td>
+                                            <td class="num">{t.agents}</td>
+                                            <td class="num">{t.members}</td>
+                                            <td class="num">{t.active_api_keys}</td>
                                             <td>{format_time(&t.created_at)}</td>
                                             <td>
                                                 {if here {
@@ -91,6 +104,8 @@ fn AdminContent(
                 }
             })}
         </Suspense>
+
+        <AllCompaniesFeed feed/>
 
         <section class="card">
             <h2>"Create a company"</h2>
@@ -118,4 +133,162 @@ fn AdminContent(
             </ActionForm>
         </section>
     }
+}
+
+/// The latest open groups of every company, each opened by switching into its company.
+#[component]
+fn AllCompaniesFeed(
+    feed: Resource<Result<super::CrossTenantFeed, crate::AppError>>,
+) -> impl IntoView {
+    view! {
+        <section aria-labelledby="all-errors-title">
+            <h2 id="all-errors-title">"Open errors, all companies"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match feed.await {
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                        Ok(f) if f.groups.is_empty() => view! {
+                            <p class="muted">"No company has an open error."</p>
+                        }.into_any(),
+                        Ok(f) => {
+                            let now = f.now;
+                            view! {
+                                <div class="table-wrap">
+                                <table class="data feed" id="all-errors">
+                                    <thead><tr>
+                                        <th scope="col">"Company"</th>
+                                        <th scope="col">"Error"</th>
+                                        <th scope="col" class="num">"Events"</th>
+                                        <th scope="col">"Last seen"</th>
+                                        <th scope="col">"Status"</th>
+                                        <th scope="col"><span class="sr-only">"Open"</span></th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {f.groups.into_iter().map(|c| {
+                                            let g = c.group;
+                                            let label = format!("Open {}: {} in {}", g.error_type, g.title, c.tenant_name);
+                                            view! {
+                                                <tr>
+                                                    <td>{c.tenant_name.clone()}</td>
+                                                    <td class="title-cell">
+                                                        <SeverityBadge severity=g.severity.clone()/>" "
+                                                        <span class="group-title">{g.error_type.clone()}": "{g.title.clone()}</span>
+                                                        <div class="muted small">{g.service.clone()}</div>
+                                                    </td>
+                                                    <td class="num">{g.occurrences}</td>
+                                                    <td><Time at=g.last_seen now/></td>
+                                                    <td><StatusBadge status=g.status.clone()/></td>
+                                                    <td>
+                                                        <form method="post" action=SwitchTenant::url()>
+                                                            <input type="hidden" name="tenant_id" value=c.tenant_id.to_string()/>
+                                                            <input type="hidden" name="next" value=format!("/errors/{}", g.id)/>
+                                                            <button type="submit" class="button small" aria-label=label>"Open"</button>
+                                                        </form>
+                                                    </td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                </div>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// The company settings' action and data, made by the page outside any `Suspense`.
+#[derive(Clone, Copy)]
+pub struct CompanyState {
+    update: ServerAction<UpdateTenantSettings>,
+    settings: Resource<Result<TenantSettings, crate::AppError>>,
+}
+
+impl CompanyState {
+    pub fn load() -> Self {
+        let update = ServerAction::<UpdateTenantSettings>::new();
+        let settings = Resource::new(move || update.version().get(), |_| load_tenant_settings());
+        Self { update, settings }
+    }
+}
+
+/// Settings → Company: name, retention and the responder agent (admins edit; others read).
+#[component]
+pub fn CompanySettings(state: CompanyState) -> impl IntoView {
+    let CompanyState { update, settings } = state;
+    let error = Signal::derive(move || update.value().get().and_then(|r| r.err()));
+    view! {
+        <section class="settings-section" aria-labelledby="company-title">
+            <h2 id="company-title">"Company"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match settings.await {
+                        Ok(s) => view! { <CompanyForm s update error/> }.into_any(),
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn CompanyForm(
+    s: TenantSettings,
+    update: ServerAction<UpdateTenantSettings>,
+    error: Signal<Option<crate::AppError>>,
+) -> impl IntoView {
+    let responder_name = s
+        .responder_agent_id
+        .and_then(|id| s.agents.iter().find(|(a, _)| *a == id))
+        .map(|(_, n)| n.clone());
+    if !s.can_edit {
+        return view! {
+            <dl class="facts" id="company-settings">
+                <div><dt>"Name"</dt><dd>{s.name}</dd></div>
+                <div><dt>"Slug"</dt><dd><code>{s.slug}</code></dd></div>
+                <div><dt>"Company id"</dt><dd>{s.id}</dd></div>
+                <div><dt>"Retention"</dt><dd>{format!("{} days", s.retention_days)}</dd></div>
+                <div><dt>"Responder agent"</dt><dd>{responder_name.unwrap_or_else(|| "none".into())}</dd></div>
+            </dl>
+            <p class="muted small">"Only admins can change these."</p>
+        }
+        .into_any();
+    }
+    let saved = move || {
+        update
+            .value()
+            .get()
+            .is_some_and(|r| r.is_ok())
+            .then(|| view! { <p class="notice notice-ok" role="status">"Settings saved."</p> })
+    };
+    view! {
+        {saved}
+        <p class="muted">"Slug "<code>{s.slug.clone()}</code>" · company id "{s.id}" (the project id in Sentry DSNs)"</p>
+        <ActionForm action=update attr:class="stack" attr:id="company-settings" attr:novalidate=true>
+            <label for="company-name">"Name"</label>
+            <input id="company-name" name="name" required maxlength="200" value=s.name.clone() aria-describedby="company-name-error"/>
+            <FieldError error field="name" prefix="company-"/>
+            <label for="company-retention">"Keep events for (days)"</label>
+            <input id="company-retention" name="retention_days" type="number" min="1" max="3650" required
+                value=s.retention_days.to_string() aria-describedby="retention_days-error retention-help"/>
+            <p class="help" id="retention-help">"Older events are deleted every hour; groups, their counts and history stay."</p>
+            <FieldError error field="retention_days"/>
+            <label for="company-responder">"Responder agent"</label>
+            <select id="company-responder" name="responder_agent" aria-describedby="responder_agent-error responder-help">
+                <option value="" selected=s.responder_agent_id.is_none()>"None"</option>
+                {s.agents.iter().map(|(id, name)| view! {
+                    <option value=id.to_string() selected=Some(*id) == s.responder_agent_id>{name.clone()}</option>
+                }).collect_view()}
+            </select>
+            <p class="help" id="responder-help">"When an automatic fix fails, this agent is asked to investigate."</p>
+            <FieldError error field="responder_agent"/>
+            <FormError error fields=&["name", "retention_days", "responder_agent"]/>
+            <button type="submit" class="button primary">"Save settings"</button>
+        </ActionForm>
+    }
+    .into_any()
 }

@@ -2,18 +2,22 @@
 
 pub mod layout;
 pub mod pages;
+pub mod settings;
+pub mod widgets;
 
-use crate::api_keys::ui::ApiKeysPage;
+use crate::agents::ui::{AgentPage, AgentsPage};
 use crate::auth::ui::LoginPage;
 use crate::error::AppError;
 use crate::errors::ui::{ErrorsPage, GroupPage};
+use crate::overview::ui::OverviewPage;
 use crate::tenants::ui::AdminPage;
 use layout::AppLayout;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
-use pages::{AgentsPage, FixesPage, NotFound, OverviewPage, PlaybooksPage};
+use pages::{FixesPage, NotFound, PlaybooksPage};
+use settings::SettingsPage;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -51,9 +55,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("errors") view=ErrorsPage ssr=SsrMode::Async/>
                     <Route path=path!("errors/:id") view=GroupPage ssr=SsrMode::Async/>
                     <Route path=path!("agents") view=AgentsPage ssr=SsrMode::Async/>
+                    <Route path=path!("agents/:id") view=AgentPage ssr=SsrMode::Async/>
                     <Route path=path!("fixes") view=FixesPage ssr=SsrMode::Async/>
                     <Route path=path!("playbooks") view=PlaybooksPage ssr=SsrMode::Async/>
-                    <Route path=path!("settings") view=ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("admin") view=AdminPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
@@ -66,8 +71,11 @@ pub fn App() -> impl IntoView {
 pub fn FieldError(
     #[prop(into)] error: Signal<Option<AppError>>,
     field: &'static str,
+    /// Prefixes the element id when two forms of a page share a field name.
+    #[prop(optional)]
+    prefix: &'static str,
 ) -> impl IntoView {
-    let id = format!("{field}-error");
+    let id = format!("{prefix}{field}-error");
     move || {
         error.get().filter(|e| e.field() == Some(field)).map(|e| {
             view! { <p class="field-error" id=id.clone() role="alert">{e.message()}</p> }

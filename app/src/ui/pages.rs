@@ -1,7 +1,5 @@
 //! Pages whose content arrives with later features: each says honestly what is (not yet) there.
 
-use super::layout::WithUser;
-use crate::auth::CurrentUser;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -15,44 +13,6 @@ fn EmptyPage(title: &'static str, heading: &'static str, children: Children) -> 
             <h2>{heading}</h2>
             {children()}
         </section>
-    }
-}
-
-/// `/`: the tenant overview.
-#[component]
-pub fn OverviewPage() -> impl IntoView {
-    view! { <WithUser view=overview/> }
-}
-
-fn overview(user: CurrentUser) -> impl IntoView {
-    match user.tenant {
-        Some(t) => view! {
-            <EmptyPage title="Overview" heading="No errors received yet">
-                <p>"Faultline has not received any errors for "<strong>{t.name}</strong>"."</p>
-                <p>"Agents and services authenticate with an API key: "<a href="/settings">"create one in Settings"</a>"."</p>
-            </EmptyPage>
-        }
-        .into_any(),
-        None => view! {
-            <EmptyPage title="Overview" heading="No company selected">
-                {if user.is_super_admin {
-                    view! { <p>"Create a company or switch into one on the "<a href="/admin">"Admin"</a>" page."</p> }.into_any()
-                } else {
-                    view! { <p>"You are not a member of any company yet. Ask an admin to add you."</p> }.into_any()
-                }}
-            </EmptyPage>
-        }
-        .into_any(),
-    }
-}
-
-/// `/agents`: the agent fleet.
-#[component]
-pub fn AgentsPage() -> impl IntoView {
-    view! {
-        <EmptyPage title="Agents" heading="No agents registered">
-            <p>"Agents appear here when they register with an API key that has the "<code>"ingest"</code>" scope."</p>
-        </EmptyPage>
     }
 }
 
