@@ -87,11 +87,11 @@ test("the feed lists, filters and opens groups; a group is resolved with notes a
 
   // Search and filters live in the URL.
   await page.getByLabel("Search").fill("refused");
-  await page.getByRole("button", { name: "Apply" }).click();
+  await page.getByRole("button", { name: "Apply", exact: true }).click();
   await expect(page).toHaveURL(/[?&]q=refused/);
   await expect(feed.locator("tbody tr")).toHaveCount(1);
   await page.getByLabel("Severity").selectOption("critical");
-  await page.getByRole("button", { name: "Apply" }).click();
+  await page.getByRole("button", { name: "Apply", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Nothing matches" })).toBeVisible();
   await page.goBack();
   await expect(page).toHaveURL(/[?&]q=refused/);

@@ -1,16 +1,19 @@
 //! Agents: registration and heartbeats over the agent API, and the dashboard's agent pages.
 
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
 use crate::errors::view::AgentInfo;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "ssr")]
 use serde_json::Value;
 
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
 /// Registers an agent by name, or updates it when the name is known (scope `ingest`).
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "register_agent", input = server_fn::codec::Json)]
 pub async fn register_agent(
     name: String,
@@ -27,6 +30,7 @@ pub async fn register_agent(
 }
 
 /// Records that an agent is alive, with its status and metrics (scope `ingest`).
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "heartbeat", input = server_fn::codec::Json)]
 pub async fn heartbeat(
     agent: String,

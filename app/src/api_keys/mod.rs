@@ -176,6 +176,7 @@ pub async fn revoke_api_key(id: i64) -> Result<(), AppError> {
 }
 
 /// Tells an agent which tenant and scopes its key has (any valid key may ask).
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "whoami", input = server_fn::codec::Json)]
 pub async fn whoami() -> Result<KeyIdentity, AppError> {
     let key = ssr::authenticate().await?;

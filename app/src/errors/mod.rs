@@ -15,10 +15,14 @@ pub mod view;
 #[cfg(feature = "ssr")]
 pub mod writer;
 
-use crate::error::{AppError, ErrorBody};
+#[cfg(feature = "ssr")]
+use crate::error::AppError;
+use crate::error::ErrorBody;
+#[cfg(feature = "ssr")]
 use leptos::prelude::*;
 use model::StoredEvent;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "ssr")]
 use serde_json::Value;
 
 /// The outcome of one item of a `log_errors` batch.
@@ -42,6 +46,7 @@ pub struct BatchResult {
 
 /// Logs one error occurrence (scope `ingest`). Answers only once it is committed.
 #[allow(clippy::too_many_arguments)]
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "log_error", input = server_fn::codec::Json)]
 pub async fn log_error(
     service: String,
@@ -80,6 +85,7 @@ pub async fn log_error(
 }
 
 /// Logs up to 1000 occurrences (scope `ingest`); one bad item does not reject the others.
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "log_errors", input = server_fn::codec::Json)]
 pub async fn log_errors(events: Vec<Value>) -> Result<BatchResult, AppError> {
     let key = crate::api_keys::ssr::authenticate().await?;
@@ -89,6 +95,7 @@ pub async fn log_errors(events: Vec<Value>) -> Result<BatchResult, AppError> {
 /// Lists groups with filters, sort and keyset pagination (scope `read`). Every argument is
 /// optional; see [`view::ListQuery`].
 #[allow(clippy::too_many_arguments)]
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "list_errors", input = server_fn::codec::Json)]
 pub async fn list_errors(
     severity: Option<String>,
@@ -128,6 +135,7 @@ pub async fn list_errors(
 }
 
 /// One group with its latest event, recent events and activity (scope `read`).
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "get_error", input = server_fn::codec::Json)]
 pub async fn get_error(id: i64) -> Result<view::ErrorDetail, AppError> {
     let key = crate::api_keys::ssr::authenticate().await?;
@@ -140,6 +148,7 @@ pub async fn get_error(id: i64) -> Result<view::ErrorDetail, AppError> {
 }
 
 /// Resolves a group with notes; the key is recorded as the actor (scope `write`).
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "resolve_error", input = server_fn::codec::Json)]
 pub async fn resolve_error(
     id: i64,
@@ -158,6 +167,7 @@ pub async fn resolve_error(
 }
 
 /// The most frequent groups of the last `hours` (scope `read`).
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "get_top_errors", input = server_fn::codec::Json)]
 pub async fn get_top_errors(
     limit: Option<i64>,
@@ -174,6 +184,7 @@ pub async fn get_top_errors(
 }
 
 /// The groups one agent reported in the last `hours` (scope `read`).
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "get_agent_errors", input = server_fn::codec::Json)]
 pub async fn get_agent_errors(
     agent: String,
@@ -190,6 +201,7 @@ pub async fn get_agent_errors(
 }
 
 /// Totals, unresolved by severity, error-rate trend, agents and top categories (scope `read`).
+#[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "get_system_health", input = server_fn::codec::Json)]
 pub async fn get_system_health() -> Result<view::SystemHealth, AppError> {
     let key = crate::api_keys::ssr::authenticate().await?;

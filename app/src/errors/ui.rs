@@ -498,9 +498,8 @@ mod live {
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
 
-    /// A `groups` event's data (only ever built by serde).
+    /// A `groups` event's data (only the changed group ids matter here).
     #[derive(serde::Deserialize)]
-    #[allow(dead_code)]
     struct Changed {
         g: Vec<i64>,
     }
@@ -523,9 +522,8 @@ mod live {
                 let changed = ev
                     .data()
                     .as_string()
-                    .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
-                    .and_then(|v| v["g"].as_array().map(Vec::len))
-                    .unwrap_or(1);
+                    .and_then(|d| serde_json::from_str::<Changed>(&d).ok())
+                    .map_or(1, |c| c.g.len());
                 let at_top = window().scroll_y().unwrap_or(0.0) < 80.0;
                 let unfiltered =
                     params.with_untracked(|p| *p == FeedParams::from_query(&Default::default()));
