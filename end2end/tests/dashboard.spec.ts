@@ -1,43 +1,9 @@
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-
-const ADMIN_EMAIL = process.env.FAULTLINE_ADMIN_EMAIL ?? "admin@faultline.local";
-const ADMIN_PASSWORD = process.env.FAULTLINE_ADMIN_PASSWORD ?? "e2e-admin-password";
-const PASSWORD = "tenant-admin-password";
-const JSON_ACCEPT = { Accept: "application/json" };
-
-async function settled(page: Page, js: boolean) {
-  if (js) {
-    await page.waitForLoadState("networkidle");
-  }
-}
-
-/** A fresh company with an admin (created by the super-admin) signed in, and an ingest key. */
-async function company(request: APIRequestContext, slug: string) {
-  const admin = `admin@${slug}.test`;
-  let res = await request.post("/api/ui/login", { form: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD }, headers: JSON_ACCEPT });
-  expect(res.status()).toBe(200);
-  res = await request.post("/api/ui/tenants/create", {
-    form: { slug, name: `Company ${slug}`, admin_email: admin, admin_password: PASSWORD },
-    headers: JSON_ACCEPT,
-  });
-  expect(res.status()).toBe(200);
-  res = await request.post("/api/ui/login", { form: { email: admin, password: PASSWORD }, headers: JSON_ACCEPT });
-  expect(res.status()).toBe(200);
-  res = await request.post("/api/ui/api_keys/create", { form: { name: "agent", scope_ingest: "on" }, headers: JSON_ACCEPT });
-  expect(res.status()).toBe(200);
-  const key: string = (await res.json()).secret;
-  return { admin, key };
-}
+import { expect, test, type APIRequestContext } from "@playwright/test";
+import { JSON_ACCEPT, PASSWORD, company, send, settled } from "./helpers";
 
 async function agentCall(request: APIRequestContext, key: string, name: string, body: object) {
   const res = await request.post(`/api/v1/${name}`, { headers: { Authorization: `Bearer ${key}` }, data: body });
   expect(res.status()).toBe(200);
-  return res.json();
-}
-
-async function send(request: APIRequestContext, key: string, body: object) {
-  const res = await request.post("/api/errors/log", { headers: { Authorization: `Bearer ${key}` }, data: body });
-  expect(res.status()).toBe(201);
   return res.json();
 }
 

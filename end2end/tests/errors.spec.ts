@@ -1,40 +1,5 @@
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-
-const ADMIN_EMAIL = process.env.FAULTLINE_ADMIN_EMAIL ?? "admin@faultline.local";
-const ADMIN_PASSWORD = process.env.FAULTLINE_ADMIN_PASSWORD ?? "e2e-admin-password";
-const PASSWORD = "tenant-admin-password";
-const JSON_ACCEPT = { Accept: "application/json" };
-
-async function settled(page: Page, js: boolean) {
-  if (js) {
-    await page.waitForLoadState("networkidle");
-  }
-}
-
-/** A fresh company with an admin (created by the super-admin) and an ingest key. */
-async function company(request: APIRequestContext, suffix: string) {
-  const slug = `errs-${suffix}`;
-  const admin = `admin-${suffix}@errs.test`;
-  let res = await request.post("/api/ui/login", { form: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD }, headers: JSON_ACCEPT });
-  expect(res.status()).toBe(200);
-  res = await request.post("/api/ui/tenants/create", {
-    form: { slug, name: `Errors ${suffix}`, admin_email: admin, admin_password: PASSWORD },
-    headers: JSON_ACCEPT,
-  });
-  expect(res.status()).toBe(200);
-  res = await request.post("/api/ui/login", { form: { email: admin, password: PASSWORD }, headers: JSON_ACCEPT });
-  expect(res.status()).toBe(200);
-  res = await request.post("/api/ui/api_keys/create", { form: { name: "agent", scope_ingest: "on" }, headers: JSON_ACCEPT });
-  expect(res.status()).toBe(200);
-  const key: string = (await res.json()).secret;
-  return { admin, key };
-}
-
-async function send(request: APIRequestContext, key: string, body: object) {
-  const res = await request.post("/api/errors/log", { headers: { Authorization: `Bearer ${key}` }, data: body });
-  expect(res.status()).toBe(201);
-  return res.json();
-}
+import { expect, test } from "@playwright/test";
+import { company, send, settled } from "./helpers";
 
 const TRACE = [
   "Traceback (most recent call last):",
@@ -48,7 +13,7 @@ const TRACE = [
 test("the feed lists, filters and opens groups; a group is resolved with notes and reopened", async ({ page, javaScriptEnabled }, info) => {
   const js = javaScriptEnabled;
   const suffix = `${info.project.name.replace("chromium-", "")}-${Date.now().toString(36)}`;
-  const { admin, key } = await company(page.request, suffix);
+  const { admin, key } = await company(page.request, `errs-${suffix}`);
 
   // Signed in (the request context shares the page's cookies); nothing sent yet: the page teaches how.
   await page.goto("/errors");
@@ -169,7 +134,7 @@ test("the feed lists, filters and opens groups; a group is resolved with notes a
 test("the feed shows new groups and rising counts without a reload", async ({ page, javaScriptEnabled }, info) => {
   test.skip(!javaScriptEnabled, "live updates need JavaScript");
   const suffix = `live-${Date.now().toString(36)}`;
-  const { key } = await company(page.request, suffix);
+  const { key } = await company(page.request, `errs-${suffix}`);
   const first = { service: "queue", severity: "error", error_type: "TimeoutError", message: "job 1 timed out after 30 s" };
   await send(page.request, key, first);
 

@@ -1,16 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-
-// The super-admin is created by the server's first start (see `cargo xtask test`).
-const ADMIN_EMAIL = process.env.FAULTLINE_ADMIN_EMAIL ?? "admin@faultline.local";
-const ADMIN_PASSWORD = process.env.FAULTLINE_ADMIN_PASSWORD ?? "e2e-admin-password";
-const PASSWORD = "tenant-admin-password";
-
-/** Waits until the WASM has hydrated the page (no-op without JavaScript). */
-async function settled(page: Page, js: boolean) {
-  if (js) {
-    await page.waitForLoadState("networkidle");
-  }
-}
+import { ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, settled } from "./helpers";
 
 async function signIn(page: Page, js: boolean, email: string, password: string) {
   await page.goto("/login");

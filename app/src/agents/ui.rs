@@ -3,7 +3,7 @@
 use super::{AgentDetail, AgentList, AgentRow, load_agent, load_agents};
 use crate::AppError;
 use crate::ui::pages::NotFound;
-use crate::ui::widgets::{SeverityBadge, StatusBadge, Time, css_token};
+use crate::ui::widgets::{Chart, GroupCounts, Time, css_token};
 use crate::ui::{ErrorNote, format_time};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -175,10 +175,7 @@ fn AgentView(d: AgentDetail) -> impl IntoView {
         </dl>
         <section class="card" aria-labelledby="agent-chart-title">
             <h2 id="agent-chart-title">"Errors over time"</h2>
-            <figure class="chart" id="agent-chart">
-                <div role="img" aria-label=summary.clone() inner_html=chart_svg></div>
-                <figcaption class="muted small">{summary}</figcaption>
-            </figure>
+            <Chart id="agent-chart" svg=chart_svg summary/>
         </section>
         <div class="two-col">
             <section class="card" aria-labelledby="metrics-title">
@@ -223,19 +220,7 @@ fn AgentView(d: AgentDetail) -> impl IntoView {
             {if groups.is_empty() {
                 view! { <p class="muted">"This agent reported no error in the last 7 days."</p> }.into_any()
             } else {
-                view! {
-                    <ol class="top-list" id="agent-groups">
-                        {groups.into_iter().map(|t| view! {
-                            <li>
-                                <SeverityBadge severity=t.group.severity.clone()/>
-                                " "
-                                <a href=format!("/errors/{}", t.group.id)>{t.group.error_type.clone()}": "{t.group.title.clone()}</a>
-                                " "<StatusBadge status=t.group.status.clone()/>
-                                <span class="count">{t.recent_occurrences}</span>
-                            </li>
-                        }).collect_view()}
-                    </ol>
-                }.into_any()
+                view! { <GroupCounts groups id="agent-groups" status=true/> }.into_any()
             }}
         </section>
     }

@@ -85,6 +85,24 @@ pub struct Assignee {
     pub label: String,
 }
 
+/// Who groups of `tenant` can be assigned to, for someone who may act (else nobody: the
+/// page shows no assignment control).
+#[cfg(feature = "ssr")]
+async fn assignee_options(
+    pool: &sqlx::PgPool,
+    tenant: i64,
+    can_act: bool,
+) -> Result<Vec<Assignee>, AppError> {
+    if !can_act {
+        return Ok(Vec::new());
+    }
+    Ok(super::read::assignees(pool, tenant)
+        .await?
+        .into_iter()
+        .map(Assignee::from)
+        .collect())
+}
+
 #[cfg(feature = "ssr")]
 impl From<super::read::Assignee> for Assignee {
     fn from(a: super::read::Assignee) -> Self {
@@ -138,15 +156,7 @@ pub async fn error_feed(query: ListQuery, range: Option<String>) -> Result<FeedP
         has_any,
         ingest_url: format!("{}/api/errors/log", crate::ui::widgets::origin(&headers)),
         services: super::read::services(&pool, tenant).await?,
-        assignees: if can_act {
-            super::read::assignees(&pool, tenant)
-                .await?
-                .into_iter()
-                .map(Assignee::from)
-                .collect()
-        } else {
-            Vec::new()
-        },
+        assignees: assignee_options(&pool, tenant, can_act).await?,
         can_act,
     })
 }
@@ -220,15 +230,7 @@ pub async fn load_error_group(
         assignee: super::read::assignee_of(&pool, tenant, id)
             .await?
             .map(Assignee::from),
-        assignees: if can_act {
-            super::read::assignees(&pool, tenant)
-                .await?
-                .into_iter()
-                .map(Assignee::from)
-                .collect()
-        } else {
-            Vec::new()
-        },
+        assignees: assignee_options(&pool, tenant, can_act).await?,
         activity: super::read::activity_of(&pool, tenant, id).await?,
         group,
         now: Utc::now(),
@@ -682,7 +684,7 @@ fn FeedTable(
                         <th scope="col">"Last seen"</th>
                         <th scope="col" class="opt">"First seen"</th>
                         <th scope="col">"Status"</th>
-                        <th scope="col">"Assignee"</th>
+                        <th scope="col" class="opt">"Assignee"</th>
                     </tr></thead>
                     <tbody>
                         {list.errors.into_iter().map(|g| {
@@ -746,7 +748,7 @@ fn FeedRow(
             <td><Time at=group.last_seen now/></td>
             <td class="opt"><Time at=group.first_seen now/></td>
             <td><StatusBadge status=group.status.clone()/></td>
-            <td class="assignee">{group.assignee.clone().unwrap_or_else(|| "—".into())}</td>
+            <td class="assignee opt">{group.assignee.clone().unwrap_or_else(|| "—".into())}</td>
         </tr>
     }
 }

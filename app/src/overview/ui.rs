@@ -5,7 +5,7 @@ use crate::auth::CurrentUser;
 use crate::errors::view::TopError;
 use crate::ui::ErrorNote;
 use crate::ui::layout::WithUser;
-use crate::ui::widgets::{FirstError, SeverityBadge, Time, css_token};
+use crate::ui::widgets::{Chart, FirstError, GroupCounts, Time, css_token};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -145,10 +145,7 @@ fn Trend(range: String, svg: String, totals: [i64; 4]) -> impl IntoView {
                     }).collect_view()}
                 </nav>
             </div>
-            <figure class="chart" id="trend-chart">
-                <div role="img" aria-label=summary.clone() inner_html=svg></div>
-                <figcaption class="muted small">{summary}</figcaption>
-            </figure>
+            <Chart id="trend-chart" svg summary/>
         </section>
     }
 }
@@ -161,19 +158,7 @@ fn TopErrors(top: Vec<TopError>) -> impl IntoView {
             {if top.is_empty() {
                 view! { <p class="muted">"No events in the last 24 hours."</p> }.into_any()
             } else {
-                view! {
-                    <ol class="top-list" id="top-errors">
-                        {top.into_iter().map(|t| view! {
-                            <li>
-                                <SeverityBadge severity=t.group.severity.clone()/>
-                                " "
-                                <a href=format!("/errors/{}", t.group.id)>{t.group.error_type.clone()}": "{t.group.title.clone()}</a>
-                                <span class="muted small">" · "{t.group.service.clone()}</span>
-                                <span class="count">{t.recent_occurrences}</span>
-                            </li>
-                        }).collect_view()}
-                    </ol>
-                }.into_any()
+                view! { <GroupCounts groups=top id="top-errors"/> }.into_any()
             }}
         </section>
     }

@@ -69,3 +69,45 @@ pub fn origin(headers: &http::HeaderMap) -> String {
     };
     format!("{scheme}://{host}")
 }
+
+/// Groups with a count each (top errors, an agent's errors), most first; `status` adds each
+/// group's status badge.
+#[component]
+pub fn GroupCounts(
+    groups: Vec<crate::errors::view::TopError>,
+    id: &'static str,
+    #[prop(optional)] status: bool,
+) -> impl IntoView {
+    view! {
+        <ol class="top-list" id=id>
+            {groups.into_iter().map(|t| {
+                let g = t.group;
+                view! {
+                    <li>
+                        <SeverityBadge severity=g.severity.clone()/>
+                        " "
+                        <a href=format!("/errors/{}", g.id)>{g.error_type}": "{g.title}</a>
+                        {if status {
+                            view! { " "<StatusBadge status=g.status/> }.into_any()
+                        } else {
+                            view! { <span class="muted small">" · "{g.service}</span> }.into_any()
+                        }}
+                        <span class="count">{t.recent_occurrences}</span>
+                    </li>
+                }
+            }).collect_view()}
+        </ol>
+    }
+}
+
+/// A chart the server drew as SVG (`svg`, numbers and fixed labels only), described for
+/// screen readers and under the chart by `summary`.
+#[component]
+pub fn Chart(id: &'static str, svg: String, summary: String) -> impl IntoView {
+    view! {
+        <figure class="chart" id=id>
+            <div role="img" aria-label=summary.clone() inner_html=svg></div>
+            <figcaption class="muted small">{summary}</figcaption>
+        </figure>
+    }
+}
