@@ -11,6 +11,7 @@ pub mod error;
 pub mod errors;
 pub mod members;
 pub mod overview;
+pub mod playbooks;
 pub mod tenants;
 pub mod ui;
 
