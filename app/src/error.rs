@@ -186,6 +186,9 @@ mod ssr {
                     return AppError::Conflict(match db.constraint() {
                         Some("tenants_slug_key") => "a tenant with this slug already exists".into(),
                         Some("users_email_key") => "a user with this e-mail already exists".into(),
+                        Some("playbooks_name_key") => {
+                            "a playbook with this name already exists".into()
+                        }
                         _ => "this already exists".into(),
                     });
                 }

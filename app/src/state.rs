@@ -23,6 +23,8 @@ pub struct Settings {
     pub ingest_writers: usize,
     /// Agents silent for longer than this show as offline.
     pub agent_offline_secs: i64,
+    /// What playbook steps may reach (hosts) and run (programs).
+    pub fix_policy: crate::playbooks::rules::Policy,
 }
 
 impl Default for Settings {
@@ -34,6 +36,7 @@ impl Default for Settings {
             ingest_queue: 4096,
             ingest_writers: 2,
             agent_offline_secs: 120,
+            fix_policy: Default::default(),
         }
     }
 }

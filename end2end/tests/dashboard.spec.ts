@@ -140,3 +140,37 @@ test("bulk resolve; members and roles; a viewer cannot act; other companies' gro
   await expect(vp.locator("body")).not.toContainText("other company's secret");
   await context.close();
 });
+
+test("playbooks: starters, enabling, a refused step, which playbooks match an error", async ({ page, javaScriptEnabled }, info) => {
+  const js = javaScriptEnabled;
+  const { key } = await company(page.request, unique(info, "pb"));
+  const group = (await send(page.request, key, { service: "db", severity: "error", error_type: "PoolTimeout", message: "connection pool exhausted after 30 s" })).group_id;
+
+  await page.goto("/playbooks");
+  await settled(page, js);
+  await expect(page.getByRole("heading", { name: "No playbooks yet" })).toBeVisible();
+  await page.getByRole("button", { name: "Add the starter playbooks" }).click();
+  await expect(page.locator("#playbooks tbody tr")).toHaveCount(4);
+  const pool = page.locator("#playbooks tr", { hasText: "Reset an exhausted connection pool" });
+  await expect(pool.locator(".badge")).toHaveText("disabled");
+  await settled(page, js);
+  await pool.getByRole("button", { name: /^Enable / }).click();
+  await expect(page.locator("#playbooks tr", { hasText: "Reset an exhausted connection pool" }).locator(".badge")).toHaveText("enabled");
+
+  // A step aimed at the cloud metadata service is refused with its field named.
+  if (js) {
+    await settled(page, js);
+    await page.getByLabel("Playbook JSON").fill(
+      JSON.stringify({ name: "Steal credentials", actions: [{ type: "http", method: "GET", url: "http://169.254.169.254/latest/meta-data/" }], verify: null, risk: "low", mode: "manual" }),
+    );
+    await page.getByRole("button", { name: "Save playbook" }).click();
+    await expect(page.locator("#spec-error")).toContainText("actions[0].url: link-local and cloud metadata addresses are never allowed");
+    await expect(page.locator("#playbooks tbody tr")).toHaveCount(4);
+  }
+
+  // Which playbooks would act on the error just sent.
+  await page.getByLabel("Error group id").fill(String(group));
+  await page.getByRole("button", { name: "Test", exact: true }).click();
+  await expect(page).toHaveURL(new RegExp(`/playbooks\\?test=${group}$`));
+  await expect(page.locator("#test-result")).toContainText("Reset an exhausted connection pool — enabled, automatic");
+});

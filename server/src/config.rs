@@ -125,6 +125,24 @@ pub struct ServeArgs {
     /// Agents silent for longer than this many seconds show as offline.
     #[arg(long, env = "FAULTLINE_AGENT_OFFLINE_SECS", default_value_t = 120)]
     pub agent_offline_secs: i64,
+    /// Hosts playbook `http` steps and checks may call, comma-separated (`svc.internal`,
+    /// `*.example.com`, `10.0.0.5`); link-local and cloud metadata addresses never.
+    #[arg(
+        long,
+        env = "FAULTLINE_FIX_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub fix_allowed_hosts: Vec<String>,
+    /// Programs playbook `command` steps may run, by absolute path, comma-separated; none by
+    /// default (commands are off).
+    #[arg(
+        long,
+        env = "FAULTLINE_FIX_ALLOWED_COMMANDS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub fix_allowed_commands: Vec<String>,
     /// Directory holding the built site (pkg/ with WASM, JS, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -146,6 +164,19 @@ impl ServeArgs {
             ingest_queue: self.ingest_queue,
             ingest_writers: self.ingest_writers.into(),
             agent_offline_secs: self.agent_offline_secs,
+            fix_policy: app::playbooks::rules::Policy {
+                allowed_hosts: clean(&self.fix_allowed_hosts),
+                allowed_commands: clean(&self.fix_allowed_commands),
+            },
         }
     }
+}
+
+/// A comma-separated option's values, trimmed, without empty ones.
+fn clean(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
 }

@@ -125,3 +125,161 @@ pub struct PlaybookSpec {
     #[serde(default)]
     pub enabled: bool,
 }
+
+use crate::error::AppError;
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+pub mod ssr;
+pub mod ui;
+
+/// A playbook as the page shows it: display-ready text, and its JSON for editing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaybookInfo {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    pub mode: String,
+    pub risk: String,
+    pub needs_approval: bool,
+    /// When it applies, in words.
+    pub applies_to: String,
+    /// Its steps, one line each.
+    pub steps: Vec<String>,
+    /// How a run is verified, in words.
+    pub verify: String,
+    pub successes: i64,
+    pub failures: i64,
+    /// The playbook as pretty JSON, for the editor.
+    pub json: String,
+}
+
+/// The company's playbooks and what the signed-in user may do with them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaybookList {
+    pub playbooks: Vec<PlaybookInfo>,
+    /// Whether the user is an admin here (may write, enable and delete).
+    pub can_edit: bool,
+    /// The hosts `http` steps may call (from the server's configuration).
+    pub allowed_hosts: Vec<String>,
+    /// The programs `command` steps may run (none: commands are off).
+    pub allowed_commands: Vec<String>,
+    /// Which playbooks match the error group asked about (`test`), if any.
+    pub test: Option<MatchTest>,
+}
+
+/// Which playbooks would act on one error group, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchTest {
+    pub group_id: i64,
+    pub group_title: String,
+    /// (playbook id, name, whether it is enabled and automatic, whether it needs approval),
+    /// best candidate first.
+    pub matches: Vec<(i64, String, bool, bool)>,
+}
+
+/// The current company's playbooks (any role); `test` is an error group id to match them
+/// against.
+#[server(prefix = "/api/ui", endpoint = "playbooks/list", input = server_fn::codec::Json)]
+pub async fn list_playbooks(test: Option<i64>) -> Result<PlaybookList, AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Viewer)?;
+    let state = crate::state::app_state();
+    let stored = ssr::list(&state.pool, tenant).await?;
+    let test = match test {
+        Some(group) => Some(ssr::match_test(&state.pool, tenant, group, &stored).await?),
+        None => None,
+    };
+    Ok(PlaybookList {
+        playbooks: stored.into_iter().map(ssr::info).collect(),
+        can_edit: ctx.require(crate::auth::Role::Admin).is_ok(),
+        allowed_hosts: state.settings.fix_policy.allowed_hosts.clone(),
+        allowed_commands: state.settings.fix_policy.allowed_commands.clone(),
+        test,
+    })
+}
+
+/// Saves playbook JSON (admin): with `id`, replaces that playbook; without, creates it — or
+/// all of them, when the JSON is a list (an export). Answers how many were saved.
+#[server(prefix = "/api/ui", endpoint = "playbooks/save")]
+pub async fn save_playbook(id: Option<String>, spec: String) -> Result<usize, AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Admin)?;
+    let state = crate::state::app_state();
+    let policy = &state.settings.fix_policy;
+    let specs = ssr::parse_specs(&spec)?;
+    match id.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
+        None => Ok(
+            ssr::create(&state.pool, tenant, &specs, policy, &ctx.actor())
+                .await?
+                .len(),
+        ),
+        Some(id) => {
+            let id = id
+                .parse::<i64>()
+                .map_err(|_| AppError::not_found("playbook"))?;
+            let [spec] = specs.as_slice() else {
+                return Err(AppError::invalid(
+                    "spec",
+                    "replace a playbook with one object, not a list",
+                ));
+            };
+            ssr::update(&state.pool, tenant, id, spec, policy, &ctx.actor()).await?;
+            Ok(1)
+        }
+    }
+}
+
+/// Turns a playbook on or off (admin); `enabled` is `true` or `false`.
+#[server(prefix = "/api/ui", endpoint = "playbooks/enable")]
+pub async fn enable_playbook(id: i64, enabled: String) -> Result<(), AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Admin)?;
+    let enabled = match enabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(AppError::invalid("enabled", "must be true or false")),
+    };
+    ssr::set_enabled(&crate::state::pool(), tenant, id, enabled, &ctx.actor()).await
+}
+
+/// Deletes a playbook (admin).
+#[server(prefix = "/api/ui", endpoint = "playbooks/delete")]
+pub async fn delete_playbook(id: i64) -> Result<(), AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Admin)?;
+    ssr::delete(&crate::state::pool(), tenant, id, &ctx.actor()).await
+}
+
+/// Adds the starter playbooks the company does not have yet, disabled (admin).
+#[server(prefix = "/api/ui", endpoint = "playbooks/starters")]
+pub async fn install_starter_playbooks() -> Result<usize, AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Admin)?;
+    ssr::install_starters(&crate::state::pool(), tenant, &ctx.actor()).await
+}
+
+/// Every playbook of the current company as a JSON list, to download and import elsewhere
+/// (any role; a plain GET link, so the browser build has no code for it).
+#[cfg(feature = "ssr")]
+#[server(prefix = "/api/ui", endpoint = "playbooks/export", input = server_fn::codec::GetUrl)]
+pub async fn export_playbooks() -> Result<Vec<PlaybookSpec>, AppError> {
+    let tenant = crate::auth::ssr::auth()
+        .await?
+        .require(crate::auth::Role::Viewer)?;
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.insert_header(
+            http::header::CONTENT_DISPOSITION,
+            http::HeaderValue::from_static("attachment; filename=\"playbooks.json\""),
+        );
+    }
+    Ok(ssr::list(&crate::state::pool(), tenant)
+        .await?
+        .into_iter()
+        .map(|p| p.spec)
+        .collect())
+}
+
+/// Where the export answers.
+pub const EXPORT_URL: &str = "/api/ui/playbooks/export";

@@ -10,13 +10,14 @@ use crate::auth::ui::LoginPage;
 use crate::error::AppError;
 use crate::errors::ui::{ErrorsPage, GroupPage};
 use crate::overview::ui::OverviewPage;
+use crate::playbooks::ui::PlaybooksPage;
 use crate::tenants::ui::AdminPage;
 use layout::AppLayout;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
-use pages::{FixesPage, NotFound, PlaybooksPage};
+use pages::{FixesPage, NotFound};
 use settings::SettingsPage;
 
 /// The HTML document around the app, rendered on the server.

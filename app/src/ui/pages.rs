@@ -26,16 +26,6 @@ pub fn FixesPage() -> impl IntoView {
     }
 }
 
-/// `/playbooks`: remediation playbooks.
-#[component]
-pub fn PlaybooksPage() -> impl IntoView {
-    view! {
-        <EmptyPage title="Playbooks" heading="No playbooks yet">
-            <p>"Playbooks describe how Faultline fixes a known error: what to match, what to do, how to verify."</p>
-        </EmptyPage>
-    }
-}
-
 /// Any unknown path: a real 404 page (with a 404 status).
 #[component]
 pub fn NotFound() -> impl IntoView {
