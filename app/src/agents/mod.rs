@@ -6,11 +6,12 @@ use crate::errors::view::AgentInfo;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-#[cfg(feature = "ssr")]
 use serde_json::Value;
 
 #[cfg(feature = "ssr")]
 pub mod ssr;
+#[cfg(feature = "ssr")]
+pub mod tasks;
 
 /// Registers an agent by name, or updates it when the name is known (scope `ingest`).
 #[cfg(feature = "ssr")]
@@ -109,6 +110,92 @@ pub struct AgentDetail {
     pub chart_total: i64,
     /// Groups it reported in the last 7 days, most frequent first.
     pub groups: Vec<crate::errors::view::TopError>,
+    /// Its latest tasks, newest first.
+    pub tasks: Vec<TaskRow>,
+    /// Whether the signed-in user may hand it tasks (member or admin).
+    pub can_act: bool,
+}
+
+/// A task as the agent receives it from `next_task`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentTask {
+    pub task_id: i64,
+    /// The task's name, e.g. `restart_service`.
+    pub task: String,
+    pub params: Value,
+    /// The error group it is about, if any.
+    pub group_id: Option<i64>,
+    /// How many times it has been claimed (more than 1: an earlier lease expired).
+    pub attempts: i32,
+    /// Seconds the agent holds it; after that another claim may take it.
+    pub lease_secs: i32,
+}
+
+/// A task as the agent's page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRow {
+    pub id: i64,
+    pub task: String,
+    /// `pending`, `claimed`, `succeeded` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The start of the agent's output.
+    pub output: Option<String>,
+}
+
+/// The next task for `agent`, waiting up to `wait_secs` (default and most 30) for one; `null`
+/// when none arrived (scope `fix`). The task is held for `lease_secs`.
+#[cfg(feature = "ssr")]
+#[server(prefix = "/api/v1", endpoint = "next_task", input = server_fn::codec::Json)]
+pub async fn next_task(
+    agent: String,
+    wait_secs: Option<u32>,
+) -> Result<Option<AgentTask>, AppError> {
+    let key = crate::api_keys::ssr::authenticate().await?;
+    let tenant = key.require(crate::api_keys::Scope::Fix)?;
+    tasks::next(&crate::state::pool(), tenant, &agent, wait_secs).await
+}
+
+/// Reports the result of a task `agent` holds (scope `fix`); 409 for a task it does not hold.
+#[cfg(feature = "ssr")]
+#[server(prefix = "/api/v1", endpoint = "complete_task", input = server_fn::codec::Json)]
+pub async fn complete_task(
+    agent: String,
+    task_id: i64,
+    ok: bool,
+    output: Option<String>,
+) -> Result<(), AppError> {
+    let key = crate::api_keys::ssr::authenticate().await?;
+    let tenant = key.require(crate::api_keys::Scope::Fix)?;
+    tasks::complete(
+        &crate::state::pool(),
+        tenant,
+        &agent,
+        task_id,
+        ok,
+        output.as_deref(),
+    )
+    .await
+}
+
+/// Hands a task to one of the company's agents from its page (member or admin).
+#[server(prefix = "/api/ui", endpoint = "agents/task")]
+pub async fn send_agent_task(agent_id: i64, task: String) -> Result<i64, AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Member)?;
+    tasks::enqueue(
+        &crate::state::pool(),
+        tenant,
+        agent_id,
+        &task,
+        serde_json::json!({}),
+        None,
+        &ctx.actor(),
+    )
+    .await
 }
 
 /// Every agent of the current company (any role).
@@ -124,9 +211,12 @@ pub async fn load_agents() -> Result<AgentList, AppError> {
 /// One agent of the current company; 404 for any other id.
 #[server(prefix = "/api/ui", endpoint = "agents/detail", input = server_fn::codec::Json)]
 pub async fn load_agent(id: i64) -> Result<AgentDetail, AppError> {
-    let tenant = crate::auth::ssr::auth()
-        .await?
-        .require(crate::auth::Role::Viewer)?;
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Viewer)?;
     let state = crate::state::app_state();
-    ssr::detail(&state.pool, tenant, id, state.settings.agent_offline_secs).await
+    let mut detail =
+        ssr::detail(&state.pool, tenant, id, state.settings.agent_offline_secs).await?;
+    detail.tasks = tasks::recent(&state.pool, tenant, id).await?;
+    detail.can_act = ctx.require(crate::auth::Role::Member).is_ok();
+    Ok(detail)
 }

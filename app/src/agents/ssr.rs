@@ -334,5 +334,7 @@ pub async fn detail(
         chart_svg,
         chart_total,
         groups,
+        tasks: Vec::new(),
+        can_act: false,
     })
 }

@@ -1,10 +1,10 @@
 //! `/agents` and `/agents/{id}`: the fleet by heartbeat, what each agent reports and works on.
 
-use super::{AgentDetail, AgentList, AgentRow, load_agent, load_agents};
+use super::{AgentDetail, AgentList, AgentRow, SendAgentTask, TaskRow, load_agent, load_agents};
 use crate::AppError;
 use crate::ui::pages::NotFound;
 use crate::ui::widgets::{Chart, GroupCounts, Time, css_token};
-use crate::ui::{ErrorNote, format_time};
+use crate::ui::{ErrorNote, FieldError, FormError, format_time};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -123,9 +123,10 @@ fn Health(health: String, reported: String) -> impl IntoView {
 pub fn AgentPage() -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok())));
+    let send = ServerAction::<SendAgentTask>::new();
     let data = Resource::new(
-        move || id.get(),
-        |id| async move {
+        move || (id.get(), send.version().get()),
+        |(id, _)| async move {
             match id {
                 Some(id) => load_agent(id).await,
                 None => Err(AppError::not_found("agent")),
@@ -136,7 +137,7 @@ pub fn AgentPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(d) => view! { <AgentView d/> }.into_any(),
+                    Ok(d) => view! { <AgentView d send/> }.into_any(),
                     Err(AppError::NotFound(_)) => view! { <NotFound/> }.into_any(),
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
@@ -146,7 +147,7 @@ pub fn AgentPage() -> impl IntoView {
 }
 
 #[component]
-fn AgentView(d: AgentDetail) -> impl IntoView {
+fn AgentView(d: AgentDetail, send: ServerAction<SendAgentTask>) -> impl IntoView {
     let AgentDetail {
         agent: a,
         now,
@@ -156,7 +157,10 @@ fn AgentView(d: AgentDetail) -> impl IntoView {
         chart_svg,
         chart_total,
         groups,
+        tasks,
+        can_act,
     } = d;
+    let agent_id = a.id;
     let summary =
         format!("{chart_total} events from this agent in the last 48 hours, per hour by severity.");
     view! {
@@ -215,12 +219,75 @@ fn AgentView(d: AgentDetail) -> impl IntoView {
                 }}
             </section>
         </div>
+        <Tasks tasks now can_act send agent_id/>
         <section class="card" aria-labelledby="agent-groups-title">
             <h2 id="agent-groups-title">"Errors it reported, 7 days"</h2>
             {if groups.is_empty() {
                 view! { <p class="muted">"This agent reported no error in the last 7 days."</p> }.into_any()
             } else {
                 view! { <GroupCounts groups id="agent-groups" status=true/> }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// The agent's recent tasks and, for members, a form to hand it one.
+#[component]
+fn Tasks(
+    tasks: Vec<TaskRow>,
+    now: DateTime<Utc>,
+    can_act: bool,
+    send: ServerAction<SendAgentTask>,
+    agent_id: i64,
+) -> impl IntoView {
+    let error = Signal::derive(move || send.value().get().and_then(|r| r.err()));
+    view! {
+        <section class="card" aria-labelledby="tasks-title">
+            <h2 id="tasks-title">"Tasks"</h2>
+            <p class="muted small">"The agent picks tasks up with "<code>"POST /api/v1/next_task"</code>
+                " (a key with the "<code>"fix"</code>" scope) and reports back with "<code>"complete_task"</code>"."</p>
+            {can_act.then(|| view! {
+                <ActionForm action=send attr:class="inline-form" attr:id="send-task">
+                    <input type="hidden" name="agent_id" value=agent_id.to_string()/>
+                    <label for="task-name">"Task"</label>
+                    <input id="task-name" name="task" list="task-names" required maxlength="100"
+                        placeholder="restart_service" aria-describedby="task-error"/>
+                    <datalist id="task-names">
+                        <option value="restart_service"/>
+                        <option value="clear_cache"/>
+                        <option value="reset_pool"/>
+                    </datalist>
+                    <button type="submit" class="button small primary">"Send task"</button>
+                    <FieldError error field="task"/>
+                    <FormError error fields=&["task"]/>
+                </ActionForm>
+            })}
+            {if tasks.is_empty() {
+                view! { <p class="muted">"No task has been handed to this agent."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="data" id="agent-tasks">
+                        <thead><tr>
+                            <th scope="col">"Task"</th><th scope="col">"Status"</th><th scope="col">"Sent"</th>
+                            <th scope="col">"By"</th><th scope="col">"Output"</th>
+                        </tr></thead>
+                        <tbody>
+                            {tasks.into_iter().map(|t| {
+                                let class = format!("task-status task-{}", css_token(&t.status));
+                                view! {
+                                <tr data-task-id=t.id.to_string()>
+                                    <td><code>{t.task}</code></td>
+                                    <td class=class>{t.status}
+                                        {(t.attempts > 1).then(|| format!(" (claimed {} times)", t.attempts))}</td>
+                                    <td><Time at=t.created_at now/></td>
+                                    <td class="small">{t.created_by}</td>
+                                    <td class="small task-output">{t.output.unwrap_or_default()}</td>
+                                </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
             }}
         </section>
     }
