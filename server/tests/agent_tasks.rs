@@ -3,18 +3,11 @@
 
 mod common;
 
-use common::{TestApp, expect_error, spawn_app};
+use common::{TestApp, expect_error, ok_json, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
-
-async fn ok_json(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body = res.text().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
 
 async fn register(app: &TestApp, key: &str, name: &str) -> i64 {
     ok_json(

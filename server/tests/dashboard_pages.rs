@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, browser, expect_error, spawn_app};
+use common::{TestApp, browser, expect_error, ok_json, spawn_app};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -38,13 +38,6 @@ async fn ui(app: &TestApp, client: &Client, name: &str, body: Value) -> reqwest:
         .send()
         .await
         .unwrap()
-}
-
-async fn ok_json(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body = res.text().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    serde_json::from_str(&body).unwrap()
 }
 
 async fn page(client: &Client, url: String) -> (StatusCode, String) {
@@ -695,6 +688,11 @@ async fn group_events_page_and_step(pool: PgPool) {
     assert_eq!(older, expected);
     assert_eq!(p2["events_next"], Value::Null);
     assert_eq!(p2["events_paged"], true);
+    let (_, html) = page(&viewer, app.url(&format!("/errors/{group}?before={next}"))).await;
+    assert!(
+        html.contains(&format!("?event={}&amp;before={next}", events[4])),
+        "picking an event keeps the list's page"
+    );
 
     let p3 = ok_json(
         ui(

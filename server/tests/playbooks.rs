@@ -5,7 +5,7 @@ mod common;
 
 use app::playbooks::rules::Policy;
 use app::state::Settings;
-use common::{TestApp, browser, expect_error, spawn_app_with};
+use common::{TestApp, browser, expect_error, ok_json, spawn_app_with};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -30,13 +30,6 @@ async fn list(app: &TestApp, c: &Client, test: Option<i64>) -> reqwest::Response
         .send()
         .await
         .unwrap()
-}
-
-async fn ok_json(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body = res.text().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
-    serde_json::from_str(&body).unwrap()
 }
 
 fn spec(name: &str, url: &str) -> Value {

@@ -46,6 +46,8 @@ pub struct GroupData {
     pub recent: Vec<EventSummary>,
     /// Whether `recent` is a later page (not the newest events).
     pub events_paged: bool,
+    /// The cursor of the page of events shown (none: the newest).
+    pub events_before: Option<i64>,
     /// The cursor (`before`) of the next, older page of events.
     pub events_next: Option<i64>,
     pub activity: Vec<ActivityEntry>,
@@ -224,6 +226,7 @@ pub async fn load_error_group(
         older: events.older.map(|u| u.to_string()),
         recent: events.list.iter().map(|n| summary(&n.event)).collect(),
         events_paged: before.is_some(),
+        events_before: before,
         events_next: events.next_before,
         details,
         tags,
@@ -911,6 +914,7 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
         older,
         recent,
         events_paged,
+        events_before,
         events_next,
         activity,
         now,
@@ -965,7 +969,7 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
             </section>
             <section class="card" aria-labelledby="recent-h">
                 <h2 id="recent-h">{if events_paged { "Older events" } else { "Recent events" }}</h2>
-                <RecentEvents events=recent now base=base.clone() shown=shown_id/>
+                <RecentEvents events=recent now base=base.clone() shown=shown_id before=events_before/>
                 <nav class="pager" aria-label="Event pages">
                     {events_paged.then(|| view! { <a class="button secondary small" href=base.clone()>"← Newest events"</a> })}
                     {events_next.map(|b| view! {
@@ -1157,7 +1161,10 @@ fn RecentEvents(
     base: String,
     /// The event shown in full, marked in the list.
     shown: Option<String>,
+    /// The list page's cursor, kept when an event of it is picked.
+    before: Option<i64>,
 ) -> impl IntoView {
+    let page = before.map(|b| format!("&before={b}")).unwrap_or_default();
     if events.is_empty() {
         return view! { <p class="muted">"No events stored."</p> }.into_any();
     }
@@ -1169,7 +1176,7 @@ fn RecentEvents(
                     <li class:current=current>
                         <Time at=e.occurred_at now/>
                         " "
-                        <a class="event-message" href=format!("{base}?event={}", e.event_id)
+                        <a class="event-message" href=format!("{base}?event={}{page}", e.event_id)
                             aria-current=current.then_some("true")>{e.message}</a>
                         {e.agent.map(|a| view! { " "<span class="muted small">{format!("({a})")}</span> })}
                     </li>

@@ -128,3 +128,11 @@ pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Valu
     );
     body
 }
+
+/// Asserts a 200 answer and returns its JSON body (the body is shown when it is not 200).
+pub async fn ok_json(res: Response) -> Value {
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
