@@ -109,7 +109,7 @@ pub struct AgentDetail {
     pub chart_svg: String,
     pub chart_total: i64,
     /// Groups it reported in the last 7 days, most frequent first.
-    pub groups: Vec<crate::errors::view::TopError>,
+    pub groups: Vec<crate::errors::view::GroupCount>,
     /// Its latest tasks, newest first.
     pub tasks: Vec<TaskRow>,
     /// Whether the signed-in user may hand it tasks (member or admin).

@@ -290,7 +290,11 @@ pub async fn detail(
         tracing::error!(error = %e, "drawing an agent's chart failed");
         AppError::Internal
     })?;
-    let groups = crate::errors::read::agent_errors(pool, tenant, &a.name, Some(24 * 7)).await?;
+    let groups = crate::errors::read::agent_errors(pool, tenant, &a.name, Some(24 * 7))
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     let assigned = assigned_groups(pool, tenant, Some(id))
         .await?
         .into_iter()

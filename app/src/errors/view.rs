@@ -111,6 +111,34 @@ pub struct TopError {
     pub recent_occurrences: i64,
 }
 
+/// A group with its count in a time window, as dashboard lists show it (fewer fields than
+/// [`TopError`] and no flattening, so the browser build stays small).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupCount {
+    pub id: i64,
+    pub severity: String,
+    pub error_type: String,
+    pub title: String,
+    pub service: String,
+    pub status: String,
+    pub count: i64,
+}
+
+impl From<TopError> for GroupCount {
+    fn from(t: TopError) -> Self {
+        let g = t.group;
+        GroupCount {
+            id: g.id,
+            severity: g.severity,
+            error_type: g.error_type,
+            title: g.title,
+            service: g.service,
+            status: g.status,
+            count: t.recent_occurrences,
+        }
+    }
+}
+
 /// The fleet at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SystemHealth {

@@ -2,7 +2,7 @@
 //! severity, its top errors and what happened recently.
 
 use crate::error::AppError;
-use crate::errors::view::TopError;
+use crate::errors::view::GroupCount;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -36,7 +36,7 @@ pub struct Overview {
     pub chart_svg: String,
     /// Events per severity within the chart's range (critical, error, warning, info).
     pub chart_totals: [i64; 4],
-    pub top: Vec<TopError>,
+    pub top: Vec<GroupCount>,
     pub activity: Vec<RecentActivity>,
     /// Whether the company has received any error (else the page teaches how to send one).
     pub has_any: bool,

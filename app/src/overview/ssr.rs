@@ -170,7 +170,11 @@ pub async fn overview(
         tracing::error!(error = %e, "drawing the trend chart failed");
         AppError::Internal
     })?;
-    let top = crate::errors::read::top(pool, tenant, Some(5), Some(24)).await?;
+    let top = crate::errors::read::top(pool, tenant, Some(5), Some(24))
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     let activity = recent_activity(pool, tenant, 12).await?;
     Ok(Overview {
         now,

@@ -2,7 +2,7 @@
 
 use super::{Overview, RecentActivity, TREND_RANGES, load_overview};
 use crate::auth::CurrentUser;
-use crate::errors::view::TopError;
+use crate::errors::view::GroupCount;
 use crate::ui::ErrorNote;
 use crate::ui::layout::WithUser;
 use crate::ui::widgets::{Chart, FirstError, GroupCounts, Time, css_token};
@@ -151,7 +151,7 @@ fn Trend(range: String, svg: String, totals: [i64; 4]) -> impl IntoView {
 }
 
 #[component]
-fn TopErrors(top: Vec<TopError>) -> impl IntoView {
+fn TopErrors(top: Vec<GroupCount>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="top-title">
             <h2 id="top-title">"Top errors, 24 h"</h2>

@@ -74,14 +74,13 @@ pub fn origin(headers: &http::HeaderMap) -> String {
 /// group's status badge.
 #[component]
 pub fn GroupCounts(
-    groups: Vec<crate::errors::view::TopError>,
+    groups: Vec<crate::errors::view::GroupCount>,
     id: &'static str,
     #[prop(optional)] status: bool,
 ) -> impl IntoView {
     view! {
         <ol class="top-list" id=id>
-            {groups.into_iter().map(|t| {
-                let g = t.group;
+            {groups.into_iter().map(|g| {
                 view! {
                     <li>
                         <SeverityBadge severity=g.severity.clone()/>
@@ -92,7 +91,7 @@ pub fn GroupCounts(
                         } else {
                             view! { <span class="muted small">" · "{g.service}</span> }.into_any()
                         }}
-                        <span class="count">{t.recent_occurrences}</span>
+                        <span class="count">{g.count}</span>
                     </li>
                 }
             }).collect_view()}
