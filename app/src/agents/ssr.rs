@@ -1,7 +1,7 @@
 //! Agent registration and heartbeats, and what the agent pages show.
 
 use super::{AgentDetail, AgentList, AgentRow};
-use crate::charts::{Bar, SEVERITY_COLOURS, stacked_bars};
+use crate::charts::{severity_bars, stacked_bars};
 use crate::error::AppError;
 use crate::errors::view::AgentInfo;
 use chrono::{DateTime, Duration, DurationRound, Timelike, Utc};
@@ -133,6 +133,17 @@ pub async fn heartbeat(
     .ok_or_else(|| AppError::NotFound("agent not registered; call register_agent first".into()))
 }
 
+/// The id of the agent named `name` in `tenant`, if it registered.
+pub async fn id_by_name(pool: &PgPool, tenant: i64, name: &str) -> Result<Option<i64>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM agents WHERE tenant_id = $1 AND name = $2",
+        tenant,
+        name.trim()
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 struct AgentFacts {
     id: i64,
     name: String,
@@ -259,7 +270,7 @@ pub async fn detail(
     .await?
     .ok_or_else(|| AppError::not_found("agent"))?;
     let start = now.duration_trunc(Duration::hours(1)).unwrap_or(now) - Duration::hours(47);
-    let hourly = sqlx::query!(
+    let hourly: Vec<(DateTime<Utc>, String, i64)> = sqlx::query!(
         r#"SELECT date_trunc('hour', received_at) AS "hour!", severity, count(*) AS "count!"
            FROM error_events
            WHERE tenant_id = $1 AND agent_id = $2 AND received_at >= $3
@@ -269,22 +280,17 @@ pub async fn detail(
         start
     )
     .fetch_all(pool)
-    .await?;
-    let bars: Vec<Bar> = (0..48)
-        .map(|i| {
-            let at = start + Duration::hours(i);
-            let mut counts = [0i64; 4];
-            for r in hourly.iter().filter(|r| r.hour == at) {
-                if let Some(s) = SEVERITY_COLOURS.iter().position(|(n, _)| *n == r.severity) {
-                    counts[s] += r.count;
-                }
-            }
-            Bar {
-                label: format!("{:02}:00", at.hour()),
-                counts,
-            }
-        })
-        .collect();
+    .await?
+    .into_iter()
+    .map(|r| (r.hour, r.severity, r.count))
+    .collect();
+    let bars = severity_bars(
+        start,
+        Duration::hours(1),
+        48,
+        |at| format!("{:02}:00", at.hour()),
+        &hourly,
+    );
     let chart_total = bars.iter().flat_map(|b| b.counts).sum();
     let chart_svg = stacked_bars(&bars, 6).map_err(|e| {
         tracing::error!(error = %e, "drawing an agent's chart failed");

@@ -34,14 +34,9 @@ pub fn parse_task(raw: &str) -> Result<String, AppError> {
 }
 
 async fn agent_id(pool: &PgPool, tenant: i64, name: &str) -> Result<i64, AppError> {
-    sqlx::query_scalar!(
-        "SELECT id FROM agents WHERE tenant_id = $1 AND name = $2",
-        tenant,
-        name.trim()
-    )
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| AppError::NotFound("agent not registered; call register_agent first".into()))
+    super::ssr::id_by_name(pool, tenant, name)
+        .await?
+        .ok_or_else(|| AppError::NotFound("agent not registered; call register_agent first".into()))
 }
 
 /// Hands `task` to agent `agent` of `tenant` (404 for other tenants' agents).

@@ -1,6 +1,7 @@
 //! Charts drawn on the server with plotters as SVG, so pages show them before (and without)
 //! any WASM. Labels are numbers, times and fixed names; plotters escapes text anyway.
 
+use chrono::{DateTime, Duration, Utc};
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
@@ -18,6 +19,32 @@ pub const SEVERITY_COLOURS: [(&str, RGBColor); 4] = [
 pub struct Bar {
     pub label: String,
     pub counts: [i64; 4],
+}
+
+/// `buckets` bars of `width` from `start`, each labelled by `label`, counting (bucket start,
+/// severity, count) rows by severity; empty buckets are zero, unknown severities ignored.
+pub fn severity_bars(
+    start: DateTime<Utc>,
+    width: Duration,
+    buckets: i64,
+    label: impl Fn(DateTime<Utc>) -> String,
+    rows: &[(DateTime<Utc>, String, i64)],
+) -> Vec<Bar> {
+    (0..buckets)
+        .map(|i| {
+            let at = start + width * i as i32;
+            let mut counts = [0i64; 4];
+            for (_, severity, count) in rows.iter().filter(|(t, _, _)| *t == at) {
+                if let Some(s) = SEVERITY_COLOURS.iter().position(|(n, _)| n == severity) {
+                    counts[s] += count;
+                }
+            }
+            Bar {
+                label: label(at),
+                counts,
+            }
+        })
+        .collect()
 }
 
 /// Width and height of the SVG's coordinate space; CSS scales it to the page.

@@ -329,19 +329,11 @@ pub async fn group_of_event(
 /// One group with its latest events and history; 404 for other tenants' ids.
 pub async fn detail(pool: &PgPool, tenant: i64, id: i64) -> Result<ErrorDetail, AppError> {
     let group = group(pool, tenant, id).await?;
-    let recent_events = sqlx::query_as!(
-        ErrorEvent,
-        r#"SELECT e.event_id, e.service, e.severity, e.message, e.details, e.stack_trace, e.environment, e.release,
-                  e.tags, a.name AS "agent?", e.occurred_at, e.received_at
-           FROM error_events e
-           LEFT JOIN agents a ON a.tenant_id = e.tenant_id AND a.id = e.agent_id
-           WHERE e.tenant_id = $1 AND e.group_id = $2
-           ORDER BY e.id DESC LIMIT 20"#,
-        tenant,
-        id
-    )
-    .fetch_all(pool)
-    .await?;
+    let recent_events: Vec<ErrorEvent> = group_events(pool, tenant, id, None, 20)
+        .await?
+        .into_iter()
+        .map(|n| n.event)
+        .collect();
     let activity = activity_of(pool, tenant, id).await?;
     Ok(ErrorDetail {
         group,
@@ -413,16 +405,16 @@ pub struct EventsPage {
     pub next_before: Option<i64>,
 }
 
-/// The events of group `group` of `tenant` to show: `event` (404 when not one of the
-/// group's) or the latest, and a list page of events older than `before`.
-pub async fn events_page(
+/// Up to `limit` events of group `group` of `tenant` older than `before` (all when none),
+/// newest first.
+async fn group_events(
     pool: &PgPool,
     tenant: i64,
     group: i64,
-    event: Option<uuid::Uuid>,
     before: Option<i64>,
-) -> Result<EventsPage, AppError> {
-    let mut list: Vec<NumberedEvent> = sqlx::query_as!(
+    limit: i64,
+) -> Result<Vec<NumberedEvent>, AppError> {
+    Ok(sqlx::query_as!(
         EventRow,
         r#"SELECT e.id, e.event_id, e.service, e.severity, e.message, e.details, e.stack_trace, e.environment,
                   e.release, e.tags, a.name AS "agent?", e.occurred_at, e.received_at
@@ -433,40 +425,60 @@ pub async fn events_page(
         tenant,
         group,
         before,
-        EVENTS_PER_PAGE + 1
+        limit
     )
     .fetch_all(pool)
     .await?
     .into_iter()
     .map(NumberedEvent::from)
-    .collect();
+    .collect())
+}
+
+/// Event `event` of group `group` of `tenant`, found by its unique event id.
+async fn event_of_group(
+    pool: &PgPool,
+    tenant: i64,
+    group: i64,
+    event: uuid::Uuid,
+) -> Result<Option<NumberedEvent>, AppError> {
+    Ok(sqlx::query_as!(
+        EventRow,
+        r#"SELECT e.id, e.event_id, e.service, e.severity, e.message, e.details, e.stack_trace, e.environment,
+                  e.release, e.tags, a.name AS "agent?", e.occurred_at, e.received_at
+           FROM error_events e
+           LEFT JOIN agents a ON a.tenant_id = e.tenant_id AND a.id = e.agent_id
+           WHERE e.tenant_id = $1 AND e.event_id = $2 AND e.group_id = $3"#,
+        tenant,
+        event,
+        group
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(NumberedEvent::from))
+}
+
+/// The events of group `group` of `tenant` to show: `event` (404 when not one of the
+/// group's) or the latest, and a list page of events older than `before`.
+pub async fn events_page(
+    pool: &PgPool,
+    tenant: i64,
+    group: i64,
+    event: Option<uuid::Uuid>,
+    before: Option<i64>,
+) -> Result<EventsPage, AppError> {
+    let mut list = group_events(pool, tenant, group, before, EVENTS_PER_PAGE + 1).await?;
     let next_before = (list.len() as i64 > EVENTS_PER_PAGE).then(|| {
         list.truncate(EVENTS_PER_PAGE as usize);
         list.last().map(|e| e.id)
     });
     let shown = match (event, before) {
+        (Some(wanted), _) => Some(
+            event_of_group(pool, tenant, group, wanted)
+                .await?
+                .ok_or_else(|| AppError::not_found("event"))?,
+        ),
         (None, None) => list.first().cloned(),
-        (wanted, _) => {
-            let found = sqlx::query_as!(
-            EventRow,
-            r#"SELECT e.id, e.event_id, e.service, e.severity, e.message, e.details, e.stack_trace, e.environment,
-                      e.release, e.tags, a.name AS "agent?", e.occurred_at, e.received_at
-               FROM error_events e
-               LEFT JOIN agents a ON a.tenant_id = e.tenant_id AND a.id = e.agent_id
-               WHERE e.tenant_id = $1 AND e.group_id = $2 AND ($3::uuid IS NULL OR e.event_id = $3)
-               ORDER BY e.id DESC LIMIT 1"#,
-            tenant,
-            group,
-            wanted
-        )
-        .fetch_optional(pool)
-        .await?
-        .map(NumberedEvent::from);
-            if wanted.is_some() && found.is_none() {
-                return Err(AppError::not_found("event"));
-            }
-            found
-        }
+        (None, Some(_)) => group_events(pool, tenant, group, None, 1).await?.pop(),
     };
     let (newer, older) = match &shown {
         None => (None, None),
@@ -1049,14 +1061,9 @@ pub async fn agent_errors(
     hours: Option<i64>,
 ) -> Result<Vec<TopError>, AppError> {
     let (_, hours) = check_window(None, hours)?;
-    let agent_id = sqlx::query_scalar!(
-        "SELECT id FROM agents WHERE tenant_id = $1 AND name = $2",
-        tenant,
-        agent.trim()
-    )
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| AppError::not_found("agent"))?;
+    let agent_id = crate::agents::ssr::id_by_name(pool, tenant, agent)
+        .await?
+        .ok_or_else(|| AppError::not_found("agent"))?;
     let rows = sqlx::query!(
         r#"SELECT group_id, count(*) AS "recent!" FROM error_events
            WHERE tenant_id = $1 AND agent_id = $2 AND received_at >= now() - make_interval(hours => $3::int4)

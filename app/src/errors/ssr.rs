@@ -95,31 +95,47 @@ pub async fn log_batch(
 /// Reopens groups whose time-limited ignore has ended, every `every`, for as long as the
 /// process runs. Every replica may run it: a second one finds nothing left to reopen.
 pub fn spawn_ignore_sweeper(pool: sqlx::PgPool, every: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match super::read::end_expired_ignores(&pool).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(groups = n, "ignores ended; groups reopened"),
-                Err(e) => tracing::warn!(error = ?e, "ending expired ignores failed"),
-            }
-        }
-    });
+    spawn_sweeper(
+        pool,
+        every,
+        "ignores ended; groups reopened",
+        "ending expired ignores",
+        |pool| async move { super::read::end_expired_ignores(&pool).await },
+    );
 }
 
 /// Applies every company's event retention every `every` (the first time at once).
 pub fn spawn_retention_sweeper(pool: sqlx::PgPool, every: std::time::Duration) {
+    spawn_sweeper(
+        pool,
+        every,
+        "events past retention deleted",
+        "applying retention",
+        |pool| async move { super::read::apply_retention(&pool).await },
+    );
+}
+
+/// Runs `job` every `every` (the first time at once), logging how many rows it changed
+/// (`done`) or why it failed (`what` failed).
+fn spawn_sweeper<F, Fut>(
+    pool: sqlx::PgPool,
+    every: std::time::Duration,
+    done: &'static str,
+    what: &'static str,
+    job: F,
+) where
+    F: Fn(sqlx::PgPool) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<u64, AppError>> + Send,
+{
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match super::read::apply_retention(&pool).await {
+            match job(pool.clone()).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(events = n, "events past retention deleted"),
-                Err(e) => tracing::warn!(error = ?e, "applying retention failed"),
+                Ok(n) => tracing::info!(rows = n, "{done}"),
+                Err(e) => tracing::warn!(error = ?e, "{what} failed"),
             }
         }
     });

@@ -44,9 +44,7 @@ pub struct GroupData {
     pub older: Option<String>,
     /// A page of events, newest first.
     pub recent: Vec<EventSummary>,
-    /// Whether `recent` is a later page (not the newest events).
-    pub events_paged: bool,
-    /// The cursor of the page of events shown (none: the newest).
+    /// The cursor of the page of events shown (none: the newest; some: a later page).
     pub events_before: Option<i64>,
     /// The cursor (`before`) of the next, older page of events.
     pub events_next: Option<i64>,
@@ -225,7 +223,6 @@ pub async fn load_error_group(
         newer: events.newer.map(|u| u.to_string()),
         older: events.older.map(|u| u.to_string()),
         recent: events.list.iter().map(|n| summary(&n.event)).collect(),
-        events_paged: before.is_some(),
         events_before: before,
         events_next: events.next_before,
         details,
@@ -913,7 +910,6 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
         newer,
         older,
         recent,
-        events_paged,
         events_before,
         events_next,
         activity,
@@ -968,10 +964,10 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
                 }}
             </section>
             <section class="card" aria-labelledby="recent-h">
-                <h2 id="recent-h">{if events_paged { "Older events" } else { "Recent events" }}</h2>
+                <h2 id="recent-h">{if events_before.is_some() { "Older events" } else { "Recent events" }}</h2>
                 <RecentEvents events=recent now base=base.clone() shown=shown_id before=events_before/>
                 <nav class="pager" aria-label="Event pages">
-                    {events_paged.then(|| view! { <a class="button secondary small" href=base.clone()>"← Newest events"</a> })}
+                    {events_before.is_some().then(|| view! { <a class="button secondary small" href=base.clone()>"← Newest events"</a> })}
                     {events_next.map(|b| view! {
                         <a class="button secondary small" rel="next" href=format!("{base}?before={b}")>"Older events →"</a>
                     })}

@@ -1,7 +1,7 @@
 //! The overview's queries and its trend chart.
 
 use super::{Overview, RecentActivity};
-use crate::charts::{Bar, SEVERITY_COLOURS, stacked_bars};
+use crate::charts::{Bar, severity_bars, stacked_bars};
 use crate::error::AppError;
 use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc};
 use sqlx::PgPool;
@@ -91,23 +91,13 @@ pub fn trend_bars(
     now: DateTime<Utc>,
     rows: &[(DateTime<Utc>, String, i64)],
 ) -> Vec<Bar> {
-    let start = range.start(now);
-    let width = Duration::hours(range.bucket_hours());
-    (0..range.buckets())
-        .map(|i| {
-            let at = start + width * i as i32;
-            let mut counts = [0i64; 4];
-            for (_, severity, count) in rows.iter().filter(|(t, _, _)| *t == at) {
-                if let Some(s) = SEVERITY_COLOURS.iter().position(|(n, _)| n == severity) {
-                    counts[s] += count;
-                }
-            }
-            Bar {
-                label: range.label(at),
-                counts,
-            }
-        })
-        .collect()
+    severity_bars(
+        range.start(now),
+        Duration::hours(range.bucket_hours()),
+        range.buckets(),
+        |at| range.label(at),
+        rows,
+    )
 }
 
 /// The overview of `tenant`. Agents silent for longer than `offline_after_secs` are offline.

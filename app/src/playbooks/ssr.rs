@@ -336,7 +336,7 @@ pub async fn install_starters(pool: &PgPool, tenant: i64, actor: &str) -> Result
 
 /// A stored playbook shaped for the page.
 pub fn info(p: StoredPlaybook) -> super::PlaybookInfo {
-    use super::{Action, Mode, Risk, Verify};
+    use super::{Action, Mode, Verify};
     let spec = &p.spec;
     let step = |a: &Action| match a {
         Action::Http {
@@ -390,12 +390,7 @@ pub fn info(p: StoredPlaybook) -> super::PlaybookInfo {
             Mode::Manual => "manual only",
         }
         .into(),
-        risk: match spec.risk {
-            Risk::Low => "low",
-            Risk::Medium => "medium",
-            Risk::High => "high",
-        }
-        .into(),
+        risk: risk_str(spec).into(),
         needs_approval: super::rules::needs_approval(spec),
         applies_to: if applies.is_empty() {
             "any error".into()
