@@ -9,6 +9,7 @@ pub mod auth;
 pub mod charts;
 pub mod error;
 pub mod errors;
+pub mod fixes;
 pub mod members;
 pub mod overview;
 pub mod playbooks;

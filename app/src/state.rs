@@ -25,6 +25,14 @@ pub struct Settings {
     pub agent_offline_secs: i64,
     /// What playbook steps may reach (hosts) and run (programs).
     pub fix_policy: crate::playbooks::rules::Policy,
+    /// Fix-run workers per server process.
+    pub fix_workers: usize,
+    /// Consecutive failures of a playbook on one service that open its circuit breaker.
+    pub fix_breaker_failures: i32,
+    /// How long an open circuit breaker stays open, in seconds.
+    pub fix_breaker_secs: i64,
+    /// How long a run waits for approval before it expires, in seconds.
+    pub fix_approval_secs: i64,
 }
 
 impl Default for Settings {
@@ -37,6 +45,10 @@ impl Default for Settings {
             ingest_writers: 2,
             agent_offline_secs: 120,
             fix_policy: Default::default(),
+            fix_workers: 4,
+            fix_breaker_failures: 3,
+            fix_breaker_secs: 15 * 60,
+            fix_approval_secs: 24 * 3600,
         }
     }
 }

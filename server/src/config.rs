@@ -143,6 +143,23 @@ pub struct ServeArgs {
         default_value = ""
     )]
     pub fix_allowed_commands: Vec<String>,
+    /// Fix-run workers in this process (runs are claimed from PostgreSQL, so replicas share
+    /// the work).
+    #[arg(long, env = "FAULTLINE_FIX_WORKERS", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub fix_workers: u16,
+    /// Consecutive failures of one playbook on one service that open its circuit breaker.
+    #[arg(long, env = "FAULTLINE_FIX_BREAKER_FAILURES", default_value_t = 3,
+          value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub fix_breaker_failures: i32,
+    /// Seconds an open circuit breaker stays open.
+    #[arg(long, env = "FAULTLINE_FIX_BREAKER_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(i64).range(1..=7 * 86400))]
+    pub fix_breaker_secs: i64,
+    /// Seconds a fix run waits for an admin's approval before it expires.
+    #[arg(long, env = "FAULTLINE_FIX_APPROVAL_SECS", default_value_t = 86400,
+          value_parser = clap::value_parser!(i64).range(1..=30 * 86400))]
+    pub fix_approval_secs: i64,
     /// Directory holding the built site (pkg/ with WASM, JS, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -168,6 +185,10 @@ impl ServeArgs {
                 allowed_hosts: clean(&self.fix_allowed_hosts),
                 allowed_commands: clean(&self.fix_allowed_commands),
             },
+            fix_workers: self.fix_workers.into(),
+            fix_breaker_failures: self.fix_breaker_failures,
+            fix_breaker_secs: self.fix_breaker_secs,
+            fix_approval_secs: self.fix_approval_secs,
         }
     }
 }

@@ -47,11 +47,13 @@ pub fn leptos_options(addr: SocketAddr, site_root: &str) -> LeptosOptions {
     options
 }
 
-/// The shared state over an open pool; starts the ingest writers and the sweepers that end
-/// time-limited ignores and apply retention (call inside the runtime).
+/// The shared state over an open pool; starts the ingest writers, the fix engine and the
+/// sweepers that end time-limited ignores and apply retention (call inside the runtime).
 pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) -> AppState {
     app::errors::ssr::spawn_ignore_sweeper(pool.clone(), Duration::from_secs(30));
     app::errors::ssr::spawn_retention_sweeper(pool.clone(), Duration::from_secs(3600));
+    let settings = Arc::new(settings);
+    app::fixes::engine::spawn(pool.clone(), settings.clone());
     AppState {
         leptos_options,
         ingest: app::errors::writer::IngestHandle::spawn(
@@ -61,7 +63,7 @@ pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) ->
         ),
         live: app::errors::live::Live::spawn(pool.clone()),
         pool,
-        settings: Arc::new(settings),
+        settings,
         started_at: Instant::now(),
     }
 }

@@ -120,3 +120,41 @@ pub async fn resolve_error(
         .await?,
     ))
 }
+
+/// Body of `POST /api/errors/{id}/fix` (optional).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixBody {
+    /// A playbook to run; without it, the best enabled playbook that matches.
+    #[serde(default)]
+    pub playbook_id: Option<i64>,
+}
+
+/// `POST /api/errors/{id}/fix {playbook_id?}` → `202` with the run (queued, or waiting for
+/// approval); 409 when no playbook may run, saying why.
+pub async fn fix_error(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (key, tenant) = authenticate(&state, &headers, Scope::Fix).await?;
+    let body: FixBody = if body.iter().all(u8::is_ascii_whitespace) {
+        FixBody::default()
+    } else {
+        json_body(&body)?
+    };
+    let id = group_id(&state, tenant, &id).await?;
+    let run = app::fixes::ssr::start(
+        &state.pool,
+        tenant,
+        app::fixes::ssr::StartRequest {
+            group: id,
+            playbook: body.playbook_id,
+            trigger: app::fixes::ssr::Trigger::Agent,
+            actor: &key.actor(),
+        },
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(run)).into_response())
+}

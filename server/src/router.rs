@@ -46,6 +46,7 @@ pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
         .route("/api/errors/log", post(rest::log_error))
         .route("/api/errors/{id}", get(rest::get_error))
         .route("/api/errors/{id}/resolve", post(rest::resolve_error))
+        .route("/api/errors/{id}/fix", post(rest::fix_error))
         .route("/api/stream", get(stream::stream))
         .route("/api/{*rest}", any(middleware::api_not_found))
         .leptos_routes_with_context(

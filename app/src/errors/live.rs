@@ -69,3 +69,20 @@ async fn listen(
         }
     }
 }
+
+/// Tells live listeners that `groups` of `tenant` changed, once the transaction commits.
+pub async fn notify(
+    db: impl sqlx::PgExecutor<'_>,
+    tenant_id: i64,
+    groups: &[i64],
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_string(&GroupsChanged {
+        tenant_id,
+        groups: groups.iter().take(MAX_IDS).copied().collect(),
+    })
+    .unwrap_or_default();
+    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, payload)
+        .execute(db)
+        .await?;
+    Ok(())
+}

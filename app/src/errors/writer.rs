@@ -525,6 +525,41 @@ impl Writer {
             )
             .execute(&mut *tx)
             .await?;
+            // New and regressed groups of companies with an automatic playbook wait for the
+            // fix engine, in this transaction, so none is lost; a notification wakes it.
+            let (mut tt, mut tg, mut tr) = (Vec::new(), Vec::new(), Vec::new());
+            for ((t, g), k) in at.iter().zip(&ag).zip(&ak) {
+                if k == "first_seen" || k == "regressed" {
+                    tt.push(*t);
+                    tg.push(*g);
+                    tr.push(if k == "first_seen" {
+                        "new"
+                    } else {
+                        "regressed"
+                    });
+                }
+            }
+            if !tt.is_empty() {
+                let queued = sqlx::query!(
+                    r#"INSERT INTO fix_triggers (tenant_id, group_id, reason)
+                       SELECT x.t, x.g, x.r FROM UNNEST($1::int8[], $2::int8[], $3::text[]) AS x(t, g, r)
+                       WHERE EXISTS (SELECT 1 FROM playbooks p
+                                     WHERE p.tenant_id = x.t AND p.enabled AND p.mode = 'automatic')"#,
+                    &tt,
+                    &tg,
+                    &tr as &[&str]
+                )
+                .execute(&mut *tx)
+                .await?;
+                if queued.rows_affected() > 0 {
+                    sqlx::query!(
+                        "SELECT pg_notify($1, 'trigger')",
+                        crate::fixes::ssr::CHANNEL
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
         }
         if !gid.is_empty() {
             // One notification per tenant, delivered by PostgreSQL only if this commits.

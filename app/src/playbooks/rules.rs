@@ -351,15 +351,89 @@ pub fn success_rate(successes: u64, failures: u64) -> f64 {
     (successes as f64 + 1.0) / ((successes + failures) as f64 + 2.0)
 }
 
-/// Orders candidates (id, successes, failures) best first: by smoothed success rate, then
-/// by more successes, then by id (older first), so the order is stable.
-pub fn rank(candidates: &mut [(i64, u64, u64)]) {
+/// What a playbook achieved before: successes and failures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Record {
+    pub successes: u64,
+    pub failures: u64,
+}
+
+impl Record {
+    pub fn new(successes: i64, failures: i64) -> Self {
+        Self {
+            successes: successes.max(0) as u64,
+            failures: failures.max(0) as u64,
+        }
+    }
+
+    fn rate(self) -> f64 {
+        success_rate(self.successes, self.failures)
+    }
+}
+
+/// Orders candidates (id, record on this error's fingerprint, record overall) best first: by
+/// smoothed success rate on this very error, then overall, then by more successes, then by id
+/// (older first), so the order is stable.
+pub fn rank(candidates: &mut [(i64, Record, Record)]) {
     candidates.sort_by(|a, b| {
-        success_rate(b.1, b.2)
-            .total_cmp(&success_rate(a.1, a.2))
-            .then(b.1.cmp(&a.1))
+        b.1.rate()
+            .total_cmp(&a.1.rate())
+            .then(b.2.rate().total_cmp(&a.2.rate()))
+            .then(b.2.successes.cmp(&a.2.successes))
             .then(a.0.cmp(&b.0))
     });
+}
+
+/// What stands between a playbook and a new run on one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gates {
+    /// Whether the playbook is enabled.
+    pub enabled: bool,
+    /// Whether the run would start by itself (only automatic playbooks may).
+    pub automatic_trigger: bool,
+    /// Runs of this playbook on this group so far (rejected and cancelled ones not counted).
+    pub attempts: u64,
+    /// Seconds since the last run of this playbook on this group started or ended.
+    pub secs_since_last_run: Option<i64>,
+    /// Seconds the circuit breaker of this playbook and service stays open.
+    pub breaker_open_secs: Option<i64>,
+}
+
+/// Whether `spec` may start a run now; the error says why not, for a person to read.
+pub fn gate(spec: &PlaybookSpec, g: &Gates) -> Result<(), String> {
+    if !g.enabled {
+        return Err(format!(
+            "the playbook “{}” is disabled; enable it on /playbooks first",
+            spec.name
+        ));
+    }
+    if g.automatic_trigger && spec.mode != Mode::Automatic {
+        return Err(format!(
+            "the playbook “{}” runs only when someone asks",
+            spec.name
+        ));
+    }
+    if let Some(secs) = g.breaker_open_secs.filter(|s| *s > 0) {
+        return Err(format!(
+            "the circuit breaker of “{}” on this service is open for {secs} s more after repeated failures",
+            spec.name
+        ));
+    }
+    if spec.max_attempts > 0 && g.attempts >= u64::from(spec.max_attempts) {
+        return Err(format!(
+            "“{}” already ran {} times on this error (its limit)",
+            spec.name, g.attempts
+        ));
+    }
+    if let Some(since) = g.secs_since_last_run
+        && since < i64::from(spec.cooldown_secs)
+    {
+        return Err(format!(
+            "“{}” ran on this error {since} s ago; its cooldown is {} s",
+            spec.name, spec.cooldown_secs
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a run of this playbook waits for an admin before acting.
@@ -740,11 +814,96 @@ mod tests {
 
     #[test]
     fn ranking_prefers_proven_playbooks() {
-        let mut c = vec![(1, 1, 0), (2, 40, 5), (3, 0, 0), (4, 3, 3), (5, 40, 5)];
+        let r = Record::new;
+        let none = Record::default();
+        let mut c = vec![
+            (1, none, r(1, 0)),
+            (2, none, r(40, 5)),
+            (3, none, r(0, 0)),
+            (4, none, r(3, 3)),
+            (5, none, r(40, 5)),
+        ];
         rank(&mut c);
         let order: Vec<i64> = c.iter().map(|x| x.0).collect();
         assert_eq!(order, [2, 5, 1, 4, 3]);
         assert!(success_rate(1, 0) < success_rate(40, 5));
+        // What worked on this very error comes first, whatever the overall record says.
+        let mut c = vec![
+            (1, r(0, 3), r(90, 3)),
+            (2, r(4, 0), r(10, 10)),
+            (3, none, r(50, 0)),
+        ];
+        rank(&mut c);
+        let order: Vec<i64> = c.iter().map(|x| x.0).collect();
+        assert_eq!(order, [2, 3, 1]);
+    }
+
+    #[test]
+    fn gates_refuse_with_reasons() {
+        let mut spec = starters().remove(0);
+        spec.max_attempts = 2;
+        spec.cooldown_secs = 600;
+        let open = Gates {
+            enabled: true,
+            ..Default::default()
+        };
+        assert_eq!(gate(&spec, &open), Ok(()));
+        for (g, why) in [
+            (
+                Gates {
+                    enabled: false,
+                    ..open.clone()
+                },
+                "disabled",
+            ),
+            (
+                Gates {
+                    attempts: 2,
+                    ..open.clone()
+                },
+                "limit",
+            ),
+            (
+                Gates {
+                    secs_since_last_run: Some(30),
+                    ..open.clone()
+                },
+                "cooldown",
+            ),
+            (
+                Gates {
+                    breaker_open_secs: Some(90),
+                    ..open.clone()
+                },
+                "circuit breaker",
+            ),
+        ] {
+            let e = gate(&spec, &g).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+        assert_eq!(
+            gate(
+                &spec,
+                &Gates {
+                    secs_since_last_run: Some(600),
+                    attempts: 1,
+                    breaker_open_secs: Some(0),
+                    ..open.clone()
+                }
+            ),
+            Ok(())
+        );
+        spec.mode = Mode::Manual;
+        let auto = Gates {
+            automatic_trigger: true,
+            ..open.clone()
+        };
+        assert!(
+            gate(&spec, &auto)
+                .unwrap_err()
+                .contains("only when someone asks")
+        );
+        assert_eq!(gate(&spec, &open), Ok(()));
     }
 
     #[test]

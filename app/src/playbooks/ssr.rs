@@ -166,14 +166,14 @@ async fn insert(
     Ok(id)
 }
 
-fn mode_str(spec: &PlaybookSpec) -> &'static str {
+pub(crate) fn mode_str(spec: &PlaybookSpec) -> &'static str {
     match spec.mode {
         super::Mode::Automatic => "automatic",
         super::Mode::Manual => "manual",
     }
 }
 
-fn risk_str(spec: &PlaybookSpec) -> &'static str {
+pub(crate) fn risk_str(spec: &PlaybookSpec) -> &'static str {
     match spec.risk {
         super::Risk::Low => "low",
         super::Risk::Medium => "medium",
@@ -334,11 +334,11 @@ pub async fn install_starters(pool: &PgPool, tenant: i64, actor: &str) -> Result
     Ok(added)
 }
 
-/// A stored playbook shaped for the page.
-pub fn info(p: StoredPlaybook) -> super::PlaybookInfo {
-    use super::{Action, Mode, Verify};
-    let spec = &p.spec;
-    let step = |a: &Action| match a {
+/// One step in words: `POST http://svc/restart (expects 200)`, `agent task clear_cache on
+/// the reporting agent`, …
+pub fn describe_action(a: &super::Action) -> String {
+    use super::Action;
+    match a {
         Action::Http {
             method,
             url,
@@ -356,7 +356,30 @@ pub fn info(p: StoredPlaybook) -> super::PlaybookInfo {
             .trim_end()
             .to_owned(),
         Action::Wait { secs } => format!("wait {secs} s"),
-    };
+    }
+}
+
+/// How a run is verified, in words.
+pub fn describe_verify(v: Option<&super::Verify>) -> String {
+    use super::Verify;
+    match v {
+        None => "not verified".into(),
+        Some(Verify::Http { url, expect_status }) => format!(
+            "GET {url} answers {}",
+            expect_status.map_or_else(|| "2xx".to_owned(), |s| s.to_string())
+        ),
+        Some(Verify::AgentTask { task, agent }) => format!(
+            "agent task {task} on {} succeeds",
+            agent.as_deref().unwrap_or("the reporting agent")
+        ),
+        Some(Verify::NoRecurrence { secs }) => format!("no new event for {secs} s"),
+    }
+}
+
+/// A stored playbook shaped for the page.
+pub fn info(p: StoredPlaybook) -> super::PlaybookInfo {
+    use super::Mode;
+    let spec = &p.spec;
     let m = &spec.matches;
     let mut applies = Vec::new();
     if !m.categories.is_empty() {
@@ -374,11 +397,11 @@ pub fn info(p: StoredPlaybook) -> super::PlaybookInfo {
     if let Some(p) = &m.message_pattern {
         applies.push(format!("message matching /{p}/"));
     }
-    let mut steps: Vec<String> = spec.actions.iter().map(step).collect();
+    let mut steps: Vec<String> = spec.actions.iter().map(describe_action).collect();
     steps.extend(
         spec.rollback
             .iter()
-            .map(|a| format!("on failure: {}", step(a))),
+            .map(|a| format!("on failure: {}", describe_action(a))),
     );
     super::PlaybookInfo {
         id: p.id,
@@ -398,12 +421,7 @@ pub fn info(p: StoredPlaybook) -> super::PlaybookInfo {
             applies.join(" · ")
         },
         steps,
-        verify: match &spec.verify {
-            None => "not verified".into(),
-            Some(Verify::Http { url, .. }) => format!("GET {url} answers"),
-            Some(Verify::AgentTask { task, .. }) => format!("agent task {task} succeeds"),
-            Some(Verify::NoRecurrence { secs }) => format!("no new event for {secs} s"),
-        },
+        verify: describe_verify(spec.verify.as_ref()),
         successes: p.successes,
         failures: p.failures,
         json: serde_json::to_string_pretty(spec).unwrap_or_default(),
@@ -418,7 +436,7 @@ pub async fn match_test(
     group: i64,
     playbooks: &[StoredPlaybook],
 ) -> Result<super::MatchTest, AppError> {
-    use super::rules::{ErrorFacts, Matcher, needs_approval, rank};
+    use super::rules::{ErrorFacts, Matcher, Record, needs_approval, rank};
     let g = crate::errors::read::group_by_id(pool, tenant, group).await?;
     let facts = ErrorFacts {
         category: g.category.clone(),
@@ -427,14 +445,16 @@ pub async fn match_test(
         severity: g.severity.clone(),
         message: g.message.clone(),
     };
-    let mut hits: Vec<(i64, u64, u64)> = Vec::new();
+    let records = fingerprint_records(pool, tenant, &g.fingerprint).await?;
+    let mut hits: Vec<(i64, Record, Record)> = Vec::new();
     for p in playbooks {
         let matcher = Matcher::new(&p.spec.matches).map_err(|e| {
             tracing::error!(playbook = p.id, error = %e, "a stored playbook's match rules no longer parse");
             AppError::Internal
         })?;
         if matcher.matches(&facts) {
-            hits.push((p.id, p.successes.max(0) as u64, p.failures.max(0) as u64));
+            let on_this = records.get(&p.id).copied().unwrap_or_default();
+            hits.push((p.id, on_this, Record::new(p.successes, p.failures)));
         }
     }
     rank(&mut hits);
@@ -455,4 +475,22 @@ pub async fn match_test(
         group_title: format!("{}: {}", g.error_type, g.title),
         matches,
     })
+}
+
+/// What each playbook of `tenant` achieved on errors with `fingerprint`, by playbook id.
+pub async fn fingerprint_records(
+    db: impl sqlx::PgExecutor<'_>,
+    tenant: i64,
+    fingerprint: &str,
+) -> Result<std::collections::HashMap<i64, super::rules::Record>, AppError> {
+    Ok(sqlx::query!(
+        "SELECT playbook_id, successes, failures FROM fix_stats WHERE tenant_id = $1 AND fingerprint = $2",
+        tenant,
+        fingerprint
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| (r.playbook_id, super::rules::Record::new(r.successes, r.failures)))
+    .collect())
 }

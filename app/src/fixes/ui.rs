@@ -1,0 +1,1 @@
+//! The auto-fix log at `/fixes` and one run at `/fixes/{id}`.
