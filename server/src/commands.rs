@@ -194,3 +194,69 @@ pub async fn create_api_key(
         .map_err(cli_error)?;
     Ok(created.secret)
 }
+
+/// The demo's playbook name.
+pub const DEMO_PLAYBOOK: &str = "Restart the demo service when its health check fails";
+
+/// `faultline seed-demo`: the tenant `demo` with its admin, an enabled automatic playbook
+/// (the reporting agent restarts the service at `service_url`; fixed when its /health
+/// answers 200) — replaced when it exists, so a new service address is picked up — and a new
+/// agent key, returned. Everything else is kept, so it can run before every demo.
+pub async fn seed_demo(pool: &PgPool, service_url: &str, password: &str) -> anyhow::Result<String> {
+    migrate(pool).await?;
+    let exists = app::tenants::ssr::id_by_slug(pool, "demo").await.is_ok();
+    if !exists {
+        create_tenant(pool, "demo", "Demo Inc.").await?;
+    }
+    create_user(
+        pool,
+        "demo@faultline.local",
+        Some("demo"),
+        "admin",
+        false,
+        password,
+    )
+    .await?;
+    let tenant = app::tenants::ssr::id_by_slug(pool, "demo")
+        .await
+        .map_err(cli_error)?;
+    let url = service_url.trim_end_matches('/');
+    let spec: app::playbooks::PlaybookSpec = serde_json::from_value(serde_json::json!({
+        "name": DEMO_PLAYBOOK,
+        "description": "The agent that reported the failed health check restarts the service; the run is verified by the health check answering 200.",
+        "match": { "error_types": ["ServiceUnhealthy"], "message_pattern": "health check failed|not responding" },
+        "actions": [{ "type": "agent_task", "task": "restart_service", "timeout_secs": 30 }],
+        "verify": { "type": "http", "url": format!("{url}/health"), "expect_status": 200 },
+        "rollback": [],
+        "risk": "low",
+        "mode": "automatic",
+        "cooldown_secs": 0,
+        "max_attempts": 0,
+        "enabled": true
+    }))?;
+    let policy = app::playbooks::rules::Policy {
+        allowed_hosts: vec![
+            app::playbooks::rules::url_host(url)
+                .map_err(|e| anyhow::anyhow!("--service-url {e}"))?,
+        ],
+        allowed_commands: vec![],
+    };
+    let existing: Option<i64> = sqlx::query_scalar!(
+        "SELECT id FROM playbooks WHERE tenant_id = $1 AND name = $2",
+        tenant,
+        DEMO_PLAYBOOK
+    )
+    .fetch_optional(pool)
+    .await?;
+    match existing {
+        Some(id) => app::playbooks::ssr::update(pool, tenant, id, &spec, &policy, CLI_ACTOR)
+            .await
+            .map_err(cli_error)?,
+        None => {
+            app::playbooks::ssr::create(pool, tenant, &[spec], &policy, CLI_ACTOR)
+                .await
+                .map_err(cli_error)?;
+        }
+    }
+    create_api_key(pool, "demo", "demo agent", "ingest,read,fix").await
+}

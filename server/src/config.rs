@@ -82,6 +82,15 @@ pub enum Command {
         #[arg(long, default_value = "ingest,read")]
         scopes: String,
     },
+    /// Prepare the auto-fix demo (what `cargo xtask demo` runs): the tenant `demo`, its admin
+    /// demo@faultline.local (password from FAULTLINE_PASSWORD), an enabled playbook that has
+    /// the reporting agent restart the demo service and checks its health, and a new agent
+    /// key, printed alone on standard output.
+    SeedDemo {
+        /// Base URL of the demo service (its /health is the playbook's check).
+        #[arg(long)]
+        service_url: String,
+    },
 }
 
 /// Options of `faultline serve`.

@@ -59,6 +59,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
+        Command::SeedDemo { service_url } => {
+            let password = commands::read_password()?;
+            let key = commands::seed_demo(&pool, &service_url, &password).await?;
+            println!("{key}");
+            Ok(())
+        }
         Command::CreateApiKey {
             tenant,
             name,

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo xtask run           install what is missing, start PostgreSQL, build (release), serve
 //! cargo xtask test          fmt, clippy, unit/integration tests, debug build, Playwright e2e
+//! cargo xtask demo          the auto-fix loop live: Faultline, a flaky service, the example agent
 //! cargo xtask sqlx-prepare  regenerate .sqlx/ (offline query data) from migrations/
 //! cargo xtask bench ingest  ingestion benchmark (release build, private PostgreSQL)
 //! cargo xtask bench ui      dashboard pages over 1M events (release build, private PostgreSQL)
@@ -11,6 +12,7 @@
 //! ```
 
 mod bench;
+mod demo;
 mod install;
 mod pg;
 mod prepare;
@@ -34,6 +36,12 @@ commands:
                 (default 127.0.0.1:3000). Ctrl-C stops the server and the database.
   test          cargo fmt --check, clippy, cargo test (with PostgreSQL), cargo leptos build,
                 then the Playwright tests in end2end/ against a fresh server and database.
+  demo          The auto-fix loop, live: builds like `run`, then starts Faultline on
+                FAULTLINE_BIND with a `faultline_demo` database, a flaky demo service
+                (examples/demo_service.py) and the example agent (examples/agent.py), with
+                the company `demo`, its admin demo@faultline.local (password
+                FAULTLINE_DEMO_PASSWORD, default faultline-demo) and an enabled playbook.
+                Open /errors and /fixes and watch errors get fixed. Ctrl-C stops it all.
   sqlx-prepare  Regenerate .sqlx/ (the query data offline builds check against) from
                 migrations/, without sqlx-cli.
   bench ingest [--seconds N] [--smoke]
@@ -64,6 +72,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") if args.len() == 1 => with_signals(|| run::run(&root)),
         Some("test") if args.len() == 1 => with_signals(|| test::test(&root)),
+        Some("demo") if args.len() == 1 => with_signals(|| demo::demo(&root)),
         Some("sqlx-prepare") if args.len() == 1 => with_signals(|| prepare::sqlx_prepare(&root)),
         Some("bench") => with_signals(|| bench::bench(&root, &args[1..])),
         Some("pg") if args.len() == 1 => {

@@ -1,8 +1,8 @@
 //! `cargo xtask run`: install what is missing, start PostgreSQL, build (release) and serve.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 
 use crate::bail;
 use crate::install;
@@ -22,26 +22,12 @@ pub fn run(root: &Path) -> Result<ExitCode> {
     // Fail before a long build when the port is already taken.
     ensure_free(bind)?;
 
-    install::wasm_target(root)?;
-    install::cargo_leptos(root)?;
-    install::wasm_bindgen(root)?;
-    install::wasm_opt(root)?;
-
     let source = Source::detect()?;
     let mut guard = Guard::default();
     let (database_url, _) = source.connect(root, Tuning::Durable, &mut guard, Some("faultline"))?;
-
-    step("building: cargo leptos build --release");
-    check(command("cargo", root).args(["leptos", "build", "--release"]))?;
+    let binary = build_release(root)?;
 
     ensure_free(bind)?;
-    let binary = target_dir(root).join("release/faultline");
-    if !binary.is_file() {
-        bail!(
-            "{} is missing after the build (does the server package build a `faultline` binary?)",
-            binary.display()
-        );
-    }
     step(format!(
         "starting {} serve on http://{bind} (Ctrl-C stops it{})",
         rel(root, &binary),
@@ -51,16 +37,7 @@ pub fn run(root: &Path) -> Result<ExitCode> {
             ""
         }
     ));
-    let mut server = command(&binary, root);
-    server
-        .arg("serve")
-        .env("DATABASE_URL", &database_url)
-        .env("FAULTLINE_BIND", bind.to_string())
-        .env("LEPTOS_SITE_ROOT", root.join("target/site"))
-        .env("LEPTOS_SITE_PKG_DIR", "pkg")
-        .env("LEPTOS_OUTPUT_NAME", "faultline")
-        .env("LEPTOS_SITE_ADDR", bind.to_string())
-        .env("LEPTOS_ENV", "PROD");
+    let mut server = server_command(root, &binary, &database_url, bind);
     let mut child = spawn(&mut server)?;
     let status = wait_foreground(&mut child)?;
     step(format!(
@@ -72,7 +49,41 @@ pub fn run(root: &Path) -> Result<ExitCode> {
     Ok(ExitCode::from(exit_code(status)))
 }
 
-fn ensure_free(bind: SocketAddr) -> Result<()> {
+/// Installs what the build needs, builds with `cargo leptos build --release` and answers
+/// the server binary.
+pub fn build_release(root: &Path) -> Result<PathBuf> {
+    install::wasm_target(root)?;
+    install::cargo_leptos(root)?;
+    install::wasm_bindgen(root)?;
+    install::wasm_opt(root)?;
+    step("building: cargo leptos build --release");
+    check(command("cargo", root).args(["leptos", "build", "--release"]))?;
+    let binary = target_dir(root).join("release/faultline");
+    if !binary.is_file() {
+        bail!(
+            "{} is missing after the build (does the server package build a `faultline` binary?)",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// `faultline serve` over `database_url` on `bind`, serving the built site.
+pub fn server_command(root: &Path, binary: &Path, database_url: &str, bind: SocketAddr) -> Command {
+    let mut server = command(binary, root);
+    server
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("FAULTLINE_BIND", bind.to_string())
+        .env("LEPTOS_SITE_ROOT", root.join("target/site"))
+        .env("LEPTOS_SITE_PKG_DIR", "pkg")
+        .env("LEPTOS_OUTPUT_NAME", "faultline")
+        .env("LEPTOS_SITE_ADDR", bind.to_string())
+        .env("LEPTOS_ENV", "PROD");
+    server
+}
+
+pub fn ensure_free(bind: SocketAddr) -> Result<()> {
     if !addr_free(bind) {
         bail!(
             "{bind} is already in use — is another Faultline server (or something else) running? Stop it, or choose another address with FAULTLINE_BIND=127.0.0.1:PORT"

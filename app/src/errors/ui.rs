@@ -3,6 +3,7 @@
 
 use super::view::{ActivityEntry, ErrorGroup, ErrorList, ListQuery};
 use crate::error::AppError;
+use crate::fixes::ui::{FixActions, GroupFixCard, group_fixes_resource};
 use crate::ui::pages::NotFound;
 use crate::ui::widgets::{FirstError, SeverityBadge, StatusBadge, Time, css_token};
 use crate::ui::{ErrorNote, FieldError, FormError};
@@ -860,11 +861,21 @@ pub fn GroupPage() -> impl IntoView {
         ignore,
         assign,
     };
+    let fix_actions = FixActions::new();
+    let (fixes, fixes_active) = group_fixes_resource(id, fix_actions);
+    let fix_finished = RwSignal::new(0u32);
+    let fix_card = FixCard {
+        fixes,
+        active: fixes_active,
+        actions: fix_actions,
+        finished: fix_finished,
+    };
     let page = Resource::new(
         move || {
             (
                 id.get(),
                 at.get(),
+                fix_finished.get(),
                 resolve.version().get(),
                 reopen.version().get(),
                 comment.version().get(),
@@ -883,13 +894,22 @@ pub fn GroupPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok(p) => view! { <GroupView page=p actions/> }.into_any(),
+                    Ok(p) => view! { <GroupView page=p actions fix_card/> }.into_any(),
                     Err(AppError::NotFound(_)) => view! { <NotFound/> }.into_any(),
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
             })}
         </Suspense>
     }
+}
+
+/// What the group page's fix card needs, created with the page.
+#[derive(Clone, Copy)]
+struct FixCard {
+    fixes: Resource<Result<crate::fixes::GroupFixes, AppError>>,
+    active: StoredValue<bool>,
+    actions: FixActions,
+    finished: RwSignal<u32>,
 }
 
 /// The actions of a group page (one of each, shared by its forms).
@@ -903,7 +923,7 @@ struct GroupActions {
 }
 
 #[component]
-fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
+fn GroupView(page: GroupData, actions: GroupActions, fix_card: FixCard) -> impl IntoView {
     let GroupData {
         group,
         shown,
@@ -949,6 +969,8 @@ fn GroupView(page: GroupData, actions: GroupActions) -> impl IntoView {
         </header>
         {can_act.then(|| view! { <ActionsCard id=group.id open actions assignee assignees/> })}
         <div class="group-body">
+            <GroupFixCard group=group.id fixes=fix_card.fixes active=fix_card.active
+                actions=fix_card.actions finished=fix_card.finished/>
             <section class="card" aria-labelledby="hourly-h">
                 <h2 id="hourly-h">"Events per hour, last 48 hours"</h2>
                 <HourlyBars hourly/>

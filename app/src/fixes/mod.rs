@@ -245,3 +245,44 @@ pub async fn get_fix_run(id: i64) -> Result<FixDetail, AppError> {
     )
     .await
 }
+
+/// The fix runs of one group and what may be started on it, for the group page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupFixes {
+    pub runs: Vec<FixRun>,
+    /// Enabled playbooks as (id, name, whether it matches this error), matching ones first,
+    /// best candidate first.
+    pub playbooks: Vec<(i64, String, bool)>,
+    /// Whether the user may start a run (members) and decide on one (admins).
+    pub can_start: bool,
+    pub can_decide: bool,
+}
+
+/// The runs of group `group` and the playbooks that could fix it (any role).
+#[server(prefix = "/api/ui", endpoint = "fixes/group", input = server_fn::codec::Json)]
+pub async fn load_group_fixes(group: i64) -> Result<GroupFixes, AppError> {
+    let ctx = crate::auth::ssr::auth().await?;
+    let tenant = ctx.require(crate::auth::Role::Viewer)?;
+    let pool = crate::state::pool();
+    let runs = ssr::of_group(&pool, tenant, group).await?;
+    let stored = crate::playbooks::ssr::list(&pool, tenant).await?;
+    let test = crate::playbooks::ssr::match_test(&pool, tenant, group, &stored).await?;
+    let mut playbooks: Vec<(i64, String, bool)> = test
+        .matches
+        .iter()
+        .filter(|m| stored.iter().any(|p| p.id == m.0 && p.spec.enabled))
+        .map(|m| (m.0, m.1.clone(), true))
+        .collect();
+    let others: Vec<(i64, String, bool)> = stored
+        .iter()
+        .filter(|p| p.spec.enabled && !playbooks.iter().any(|m| m.0 == p.id))
+        .map(|p| (p.id, p.spec.name.clone(), false))
+        .collect();
+    playbooks.extend(others);
+    Ok(GroupFixes {
+        runs,
+        playbooks,
+        can_start: ctx.require(crate::auth::Role::Member).is_ok(),
+        can_decide: ctx.require(crate::auth::Role::Admin).is_ok(),
+    })
+}

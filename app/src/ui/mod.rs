@@ -9,6 +9,7 @@ use crate::agents::ui::{AgentPage, AgentsPage};
 use crate::auth::ui::LoginPage;
 use crate::error::AppError;
 use crate::errors::ui::{ErrorsPage, GroupPage};
+use crate::fixes::ui::{FixPage, FixesPage};
 use crate::overview::ui::OverviewPage;
 use crate::playbooks::ui::PlaybooksPage;
 use crate::tenants::ui::AdminPage;
@@ -17,7 +18,7 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
-use pages::{FixesPage, NotFound};
+use pages::NotFound;
 use settings::SettingsPage;
 
 /// The HTML document around the app, rendered on the server.
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("agents") view=AgentsPage ssr=SsrMode::Async/>
                     <Route path=path!("agents/:id") view=AgentPage ssr=SsrMode::Async/>
                     <Route path=path!("fixes") view=FixesPage ssr=SsrMode::Async/>
+                    <Route path=path!("fixes/:id") view=FixPage ssr=SsrMode::Async/>
                     <Route path=path!("playbooks") view=PlaybooksPage ssr=SsrMode::Async/>
                     <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("admin") view=AdminPage ssr=SsrMode::Async/>

@@ -1,30 +1,7 @@
-//! Pages whose content arrives with later features: each says honestly what is (not yet) there.
+//! Pages that belong to no one concern: the 404 page.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-
-/// A page heading with an explanation of the empty state and a next step.
-#[component]
-fn EmptyPage(title: &'static str, heading: &'static str, children: Children) -> impl IntoView {
-    view! {
-        <Title text=title/>
-        <h1>{title}</h1>
-        <section class="empty-state">
-            <h2>{heading}</h2>
-            {children()}
-        </section>
-    }
-}
-
-/// `/fixes`: the auto-fix log.
-#[component]
-pub fn FixesPage() -> impl IntoView {
-    view! {
-        <EmptyPage title="Fixes" heading="No fix runs yet">
-            <p>"Every automatic or requested fix run will be listed here with its steps and outcome."</p>
-        </EmptyPage>
-    }
-}
 
 /// Any unknown path: a real 404 page (with a 404 status).
 #[component]
