@@ -892,3 +892,108 @@ async fn runs_of_a_dead_server_are_restarted_or_failed_never_left_running(pool: 
     .unwrap();
     assert_eq!(stuck, 0);
 }
+
+#[sqlx::test(migrator = "app::MIGRATOR")]
+async fn a_resolution_is_saved_as_a_playbook(pool: PgPool) {
+    let s = setup(pool).await;
+    ok_json(
+        s.app
+            .agent(
+                Some(&s.key),
+                "register_agent",
+                json!({ "name": "db-agent" }),
+            )
+            .await,
+    )
+    .await;
+    let group = log(&s, "pool exhausted after 30 s on shard 7").await;
+    let draft = |g: i64| {
+        let req = s
+            .admin
+            .post(s.app.url("/api/ui/playbooks/list"))
+            .json(&json!({ "from_group": g }));
+        async move { req.send().await.unwrap() }
+    };
+    // Not resolved yet: nothing to learn from.
+    expect_error(draft(group).await, StatusCode::CONFLICT, "conflict").await;
+    // The agent reset the pool on this error, then a person resolved it.
+    sqlx::query(
+        "INSERT INTO agent_tasks (tenant_id, agent_id, task, group_id, status, created_by, finished_at)
+         SELECT tenant_id, id, 'reset_pool', $1, 'succeeded', 'test', now() FROM agents WHERE name = 'db-agent'",
+    )
+    .bind(group)
+    .execute(&s.app.pool)
+    .await
+    .unwrap();
+    ok_json(
+        s.app
+            .call(
+                &s.admin,
+                "errors/resolve",
+                &[
+                    ("id", &group.to_string()),
+                    ("notes", "reset the pool <b>again</b>"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    let list = ok_json(draft(group).await).await;
+    assert_eq!(list["draft"]["group_id"], group);
+    let spec: Value = serde_json::from_str(list["draft"]["json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        spec["actions"],
+        json!([{ "type": "agent_task", "task": "reset_pool", "agent": "db-agent", "timeout_secs": 120 }])
+    );
+    assert_eq!(
+        (&spec["mode"], &spec["enabled"]),
+        (&json!("manual"), &json!(false))
+    );
+    assert!(
+        spec["description"]
+            .as_str()
+            .unwrap()
+            .contains("reset the pool <b>again</b>"),
+        "{spec}"
+    );
+    let pattern = regex::Regex::new(&format!(
+        "(?i){}",
+        spec["match"]["message_pattern"].as_str().unwrap()
+    ))
+    .unwrap();
+    assert!(pattern.is_match("pool exhausted after 12 s on shard 3"));
+    // It saves as it is, and then matches the error.
+    ok_json(
+        s.app
+            .call(&s.admin, "playbooks/save", &[("spec", &spec.to_string())])
+            .await,
+    )
+    .await;
+    let test = ok_json(
+        s.admin
+            .post(s.app.url("/api/ui/playbooks/list"))
+            .json(&json!({ "test": group }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(test["test"]["matches"][0][1], spec["name"]);
+    // Other companies' groups are not found.
+    s.app.tenant("globex").await;
+    let other = s
+        .app
+        .member_client("a@globex.test", "globex", "admin")
+        .await;
+    expect_error(
+        other
+            .post(s.app.url("/api/ui/playbooks/list"))
+            .json(&json!({ "from_group": group }))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}

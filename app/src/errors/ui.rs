@@ -966,6 +966,10 @@ fn GroupView(page: GroupData, actions: GroupActions, fix_card: FixCard) -> impl 
                 <p class="resolution">"Resolved"
                     {group.resolved_by.clone().map(|b| format!(" by {b}"))}": "{n}</p>
             })}
+            {(group.status == "resolved" && can_act).then(|| view! {
+                <p class="small"><a id="save-as-playbook" href=format!("/playbooks?from_group={}#editor", group.id)>
+                    "Save this resolution as a playbook"</a></p>
+            })}
         </header>
         {can_act.then(|| view! { <ActionsCard id=group.id open actions assignee assignees/> })}
         <div class="group-body">

@@ -327,8 +327,8 @@ fn FixView(
         <p class="crumbs"><a href="/fixes">"← Auto-fix log"</a></p>
         <header class="group-head">
             <h1>{title}" "<RunStatus status=r.status.clone()/></h1>
+            <p class="fix-error">"On "<a href=format!("/errors/{}", r.group_id)>{r.group_title.clone()}</a></p>
             <dl class="facts">
-                <div><dt>"Error"</dt><dd><a href=format!("/errors/{}", r.group_id)>{r.group_title.clone()}</a></dd></div>
                 <div><dt>"Service"</dt><dd>{r.service.clone()}</dd></div>
                 <div><dt>"Started by"</dt><dd>{trigger_text(&r)}</dd></div>
                 <div><dt>"Created"</dt><dd><Time at=r.created_at now/></dd></div>

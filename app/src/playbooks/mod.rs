@@ -167,6 +167,15 @@ pub struct PlaybookList {
     pub allowed_commands: Vec<String>,
     /// Which playbooks match the error group asked about (`test`), if any.
     pub test: Option<MatchTest>,
+    /// A draft learned from a resolved group (`from_group`), as JSON for the editor.
+    pub draft: Option<Draft>,
+}
+
+/// A playbook drafted from how an error was resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    pub group_id: i64,
+    pub json: String,
 }
 
 /// Which playbooks would act on one error group, and how.
@@ -180,9 +189,12 @@ pub struct MatchTest {
 }
 
 /// The current company's playbooks (any role); `test` is an error group id to match them
-/// against.
+/// against; `from_group` a resolved group to draft a playbook from ("save as playbook").
 #[server(prefix = "/api/ui", endpoint = "playbooks/list", input = server_fn::codec::Json)]
-pub async fn list_playbooks(test: Option<i64>) -> Result<PlaybookList, AppError> {
+pub async fn list_playbooks(
+    test: Option<i64>,
+    from_group: Option<i64>,
+) -> Result<PlaybookList, AppError> {
     let ctx = crate::auth::ssr::auth().await?;
     let tenant = ctx.require(crate::auth::Role::Viewer)?;
     let state = crate::state::app_state();
@@ -191,12 +203,20 @@ pub async fn list_playbooks(test: Option<i64>) -> Result<PlaybookList, AppError>
         Some(group) => Some(ssr::match_test(&state.pool, tenant, group, &stored).await?),
         None => None,
     };
+    let draft = match from_group {
+        Some(group) => Some(Draft {
+            group_id: group,
+            json: ssr::draft_from_group(&state.pool, tenant, group).await?,
+        }),
+        None => None,
+    };
     Ok(PlaybookList {
         playbooks: stored.into_iter().map(ssr::info).collect(),
         can_edit: ctx.require(crate::auth::Role::Admin).is_ok(),
         allowed_hosts: state.settings.fix_policy.allowed_hosts.clone(),
         allowed_commands: state.settings.fix_policy.allowed_commands.clone(),
         test,
+        draft,
     })
 }
 

@@ -441,6 +441,94 @@ pub fn needs_approval(spec: &PlaybookSpec) -> bool {
     spec.needs_approval || spec.risk == Risk::High
 }
 
+/// A regular expression matching `message` whatever its volatile parts (numbers, ids,
+/// addresses, quoted values — see `normalize_message`): the rest escaped, the parts as `.*`.
+/// `None` when nothing but volatile parts is left.
+pub fn message_pattern(message: &str) -> Option<String> {
+    let normalized = crate::errors::pure::normalize_message(message);
+    let placeholder = regex::Regex::new(r"<(?:tmp|uuid|ts|email|ip|port|hex|str|n)>")
+        .expect("a valid expression");
+    // At most 400 characters of the message's text, so the escaped pattern (each character
+    // at most doubled, plus the wildcards) stays under the 1000-character limit.
+    let mut budget = 400usize;
+    let mut parts = Vec::new();
+    for part in placeholder.split(&normalized).map(str::trim) {
+        if part.is_empty() || budget == 0 {
+            continue;
+        }
+        let kept: String = part.chars().take(budget).collect();
+        budget -= kept.chars().count();
+        parts.push(regex::escape(&kept));
+    }
+    let pattern = parts.join(".*");
+    (!pattern.is_empty()).then_some(pattern)
+}
+
+/// What a person's resolution of a group teaches: the group's type, service and message
+/// (see [`message_pattern`]), the resolution notes, and the agent tasks that succeeded on it,
+/// in order (task, agent name).
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    pub group_id: i64,
+    pub error_type: String,
+    pub service: String,
+    pub message: String,
+    pub notes: Option<String>,
+    pub resolved_by: Option<String>,
+    pub tasks: Vec<(String, String)>,
+}
+
+/// A draft playbook from a resolution, to review before saving: manual and disabled, verified
+/// by the error staying away for five minutes; its steps are the agent tasks that worked
+/// (none when there were none — the person writes them).
+pub fn draft_from_resolution(r: &Resolution) -> PlaybookSpec {
+    let name: String = format!("Fix {} on {}", r.error_type, r.service)
+        .chars()
+        .take(200)
+        .collect();
+    let mut description = format!(
+        "Drafted from the resolution of error #{}{}.",
+        r.group_id,
+        r.resolved_by
+            .as_deref()
+            .map(|b| format!(" by {b}"))
+            .unwrap_or_default()
+    );
+    if let Some(n) = r.notes.as_deref().filter(|n| !n.trim().is_empty()) {
+        description.push_str(&format!(" Notes: {}", n.trim()));
+    }
+    if r.tasks.is_empty() {
+        description.push_str(" No agent task ran on it: write the steps that fixed it.");
+    }
+    PlaybookSpec {
+        name,
+        description: description.chars().take(2000).collect(),
+        matches: MatchRules {
+            error_types: vec![r.error_type.clone()],
+            services: vec![r.service.clone()],
+            message_pattern: message_pattern(&r.message),
+            ..Default::default()
+        },
+        actions: r
+            .tasks
+            .iter()
+            .map(|(task, agent)| Action::AgentTask {
+                task: task.clone(),
+                agent: Some(agent.clone()),
+                timeout_secs: Some(120),
+            })
+            .collect(),
+        verify: Some(Verify::NoRecurrence { secs: 300 }),
+        rollback: Vec::new(),
+        risk: Risk::Medium,
+        needs_approval: false,
+        mode: Mode::Manual,
+        cooldown_secs: 600,
+        max_attempts: 3,
+        enabled: false,
+    }
+}
+
 /// The starter playbooks for the seed's common fixes, disabled until a company enables them.
 pub fn starters() -> Vec<PlaybookSpec> {
     let task = |task: &str| Action::AgentTask {
@@ -904,6 +992,59 @@ mod tests {
                 .contains("only when someone asks")
         );
         assert_eq!(gate(&spec, &open), Ok(()));
+    }
+
+    #[test]
+    fn resolutions_become_draft_playbooks() {
+        let pattern =
+            message_pattern("connection refused to db-7:5432 after 30 s (id 9f8e7d6c5b4a)")
+                .unwrap();
+        let m = regex::RegexBuilder::new(&pattern)
+            .case_insensitive(true)
+            .build()
+            .unwrap();
+        assert!(
+            m.is_match("connection refused to db-2:6543 after 5 s (id 0011223344ff)"),
+            "{pattern}"
+        );
+        assert!(!m.is_match("connection reset by peer"), "{pattern}");
+        assert_eq!(message_pattern("12345"), None);
+        assert!(message_pattern("a (b) [c] * + ?").is_some_and(|p| regex::Regex::new(&p).is_ok()));
+        let long = "word ".repeat(400);
+        assert!(
+            message_pattern(&long)
+                .is_some_and(|p| p.len() <= 1000 && regex::Regex::new(&p).is_ok())
+        );
+
+        let r = Resolution {
+            group_id: 4,
+            error_type: "PoolTimeout".into(),
+            service: "db".into(),
+            message: "pool exhausted after 30 s".into(),
+            notes: Some("reset the pool".into()),
+            resolved_by: Some("user:a@acme.test".into()),
+            tasks: vec![("reset_pool".into(), "db-agent".into())],
+        };
+        let d = draft_from_resolution(&r);
+        assert_eq!(validate(&d, &Policy::default()), Ok(()));
+        assert_eq!((d.mode, d.enabled), (Mode::Manual, false));
+        assert!(d.description.contains("reset the pool") && d.description.contains("#4"));
+        assert_eq!(
+            d.actions,
+            [Action::AgentTask {
+                task: "reset_pool".into(),
+                agent: Some("db-agent".into()),
+                timeout_secs: Some(120)
+            }]
+        );
+        let none = draft_from_resolution(&Resolution { tasks: vec![], ..r });
+        assert!(none.actions.is_empty() && none.description.contains("write the steps"));
+        assert!(
+            validate(&none, &Policy::default())
+                .unwrap_err()
+                .iter()
+                .any(|(f, _)| f == "actions")
+        );
     }
 
     #[test]

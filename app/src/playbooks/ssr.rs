@@ -494,3 +494,53 @@ pub async fn fingerprint_records(
     .map(|r| (r.playbook_id, super::rules::Record::new(r.successes, r.failures)))
     .collect())
 }
+
+/// A draft playbook (pretty JSON) from how group `group` of `tenant` was resolved: 404 for
+/// other companies' groups, 409 while it is not resolved.
+pub async fn draft_from_group(pool: &PgPool, tenant: i64, group: i64) -> Result<String, AppError> {
+    use super::rules::{Resolution, draft_from_resolution};
+    let g = sqlx::query!(
+        r#"SELECT error_type, service, title, status, resolution_notes, resolved_by, resolved_at
+           FROM error_groups WHERE tenant_id = $1 AND id = $2"#,
+        tenant,
+        group
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| AppError::not_found("error"))?;
+    if g.status != "resolved" {
+        return Err(AppError::Conflict(
+            "only a resolved error has a resolution to learn from".into(),
+        ));
+    }
+    // The agent tasks that worked on it before it was resolved, each task once, in order.
+    let tasks = sqlx::query!(
+        r#"SELECT t.task, a.name AS agent FROM agent_tasks t
+           JOIN agents a ON a.tenant_id = t.tenant_id AND a.id = t.agent_id
+           WHERE t.tenant_id = $1 AND t.group_id = $2 AND t.status = 'succeeded'
+             AND t.task <> 'investigate_error' AND ($3::timestamptz IS NULL OR t.finished_at <= $3)
+           ORDER BY t.finished_at, t.id LIMIT 20"#,
+        tenant,
+        group,
+        g.resolved_at
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut steps: Vec<(String, String)> = Vec::new();
+    for t in tasks {
+        if !steps.iter().any(|(task, _)| *task == t.task) {
+            steps.push((t.task, t.agent));
+        }
+    }
+    steps.truncate(super::rules::MAX_STEPS);
+    let spec = draft_from_resolution(&Resolution {
+        group_id: group,
+        error_type: g.error_type,
+        service: g.service,
+        message: g.title,
+        notes: g.resolution_notes,
+        resolved_by: g.resolved_by,
+        tasks: steps,
+    });
+    serde_json::to_string_pretty(&spec).map_err(|_| AppError::Internal)
+}

@@ -2,8 +2,8 @@
 //! them on and off, and "which playbooks would act on this error?".
 
 use super::{
-    DeletePlaybook, EXPORT_URL, EnablePlaybook, InstallStarterPlaybooks, MatchTest, PlaybookInfo,
-    PlaybookList, SavePlaybook, list_playbooks,
+    DeletePlaybook, Draft, EXPORT_URL, EnablePlaybook, InstallStarterPlaybooks, MatchTest,
+    PlaybookInfo, PlaybookList, SavePlaybook, list_playbooks,
 };
 use crate::ui::{ErrorNote, FormError};
 use leptos::prelude::*;
@@ -42,6 +42,12 @@ pub fn PlaybooksPage() -> impl IntoView {
     });
     let edit =
         Memo::new(move |_| query.with(|q| q.get("edit").and_then(|t| t.parse::<i64>().ok())));
+    let from_group = Memo::new(move |_| {
+        query.with(|q| {
+            q.get("from_group")
+                .and_then(|t| t.trim().parse::<i64>().ok())
+        })
+    });
     let save = ServerAction::<SavePlaybook>::new();
     let enable = ServerAction::<EnablePlaybook>::new();
     let delete = ServerAction::<DeletePlaybook>::new();
@@ -50,13 +56,14 @@ pub fn PlaybooksPage() -> impl IntoView {
         move || {
             (
                 test.get(),
+                from_group.get(),
                 save.version().get(),
                 enable.version().get(),
                 delete.version().get(),
                 starters.version().get(),
             )
         },
-        |(test, ..)| list_playbooks(test),
+        |(test, from_group, ..)| list_playbooks(test, from_group),
     );
     let row_error = Signal::derive(move || {
         enable
@@ -68,7 +75,7 @@ pub fn PlaybooksPage() -> impl IntoView {
     view! {
         <Title text="Playbooks"/>
         <h1>"Playbooks"</h1>
-        <p class="muted">"A playbook says which errors it fixes, the steps that fix them, how to prove the fix worked and how to undo it. Write, import and test them here; this version does not start fix runs yet."</p>
+        <p class="muted">"A playbook says which errors it fixes, the steps that fix them, how to prove the fix worked and how to undo it. Enabled automatic playbooks start fix runs by themselves on new and regressed errors; every run is in the "<a href="/fixes">"auto-fix log"</a>"."</p>
         <FormError error=row_error/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -144,7 +151,7 @@ fn PlaybooksView(
         <p class="muted small">"Steps may call: "{hosts}" · programs: "{commands}" · "
             <a href=EXPORT_URL download="playbooks.json">"Export all as JSON"</a></p>
         <TestForm test=l.test/>
-        {can_edit.then(|| view! { <Editor save editing/> })}
+        {can_edit.then(|| view! { <Editor save editing draft=l.draft/> })}
     }
 }
 
@@ -243,17 +250,26 @@ fn TestForm(test: Option<MatchTest>) -> impl IntoView {
 }
 
 #[component]
-fn Editor(save: ServerAction<SavePlaybook>, editing: Option<PlaybookInfo>) -> impl IntoView {
+fn Editor(
+    save: ServerAction<SavePlaybook>,
+    editing: Option<PlaybookInfo>,
+    draft: Option<Draft>,
+) -> impl IntoView {
     let error = Signal::derive(move || save.value().get().and_then(|r| r.err()));
-    let title = editing.as_ref().map_or_else(
-        || "New playbook or import".to_owned(),
-        |p| format!("Edit {}", p.name),
-    );
+    let title = match (&editing, &draft) {
+        (Some(p), _) => format!("Edit {}", p.name),
+        (None, Some(d)) => format!("New playbook from how error #{} was resolved", d.group_id),
+        (None, None) => "New playbook or import".to_owned(),
+    };
     let id = editing
         .as_ref()
         .map(|p| p.id.to_string())
         .unwrap_or_default();
-    let json = editing.map_or_else(|| TEMPLATE.to_owned(), |p| p.json);
+    let json = match (editing, draft) {
+        (Some(p), _) => p.json,
+        (None, Some(d)) => d.json,
+        (None, None) => TEMPLATE.to_owned(),
+    };
     view! {
         <section class="card" aria-labelledby="editor-title" id="editor">
             <h2 id="editor-title">{title}</h2>
