@@ -13,6 +13,7 @@ pub mod fixes;
 pub mod members;
 pub mod overview;
 pub mod playbooks;
+pub mod suggest;
 pub mod tenants;
 pub mod ui;
 

@@ -33,6 +33,33 @@ pub struct Settings {
     pub fix_breaker_secs: i64,
     /// How long a run waits for approval before it expires, in seconds.
     pub fix_approval_secs: i64,
+    /// AI fix suggestions, when an Anthropic API key is configured.
+    pub ai: Option<AiSettings>,
+}
+
+/// Where and how AI fix suggestions are asked for.
+#[derive(Clone)]
+pub struct AiSettings {
+    pub api_key: String,
+    /// The Messages API's base URL (`https://api.anthropic.com`, or a compatible proxy).
+    pub base_url: String,
+    pub model: String,
+    /// Tokens (prompt and answer) one company may spend per minute.
+    pub tokens_per_minute: i64,
+    /// Longest answer, in tokens.
+    pub max_tokens: u32,
+}
+
+impl std::fmt::Debug for AiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AiSettings")
+            .field("api_key", &"[Filtered]")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("tokens_per_minute", &self.tokens_per_minute)
+            .field("max_tokens", &self.max_tokens)
+            .finish()
+    }
 }
 
 impl Default for Settings {
@@ -49,6 +76,7 @@ impl Default for Settings {
             fix_breaker_failures: 3,
             fix_breaker_secs: 15 * 60,
             fix_approval_secs: 24 * 3600,
+            ai: None,
         }
     }
 }

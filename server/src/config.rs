@@ -43,7 +43,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run migrations, create the first super-admin if there is none, and serve (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create a tenant (company).
@@ -169,6 +169,23 @@ pub struct ServeArgs {
     #[arg(long, env = "FAULTLINE_FIX_APPROVAL_SECS", default_value_t = 86400,
           value_parser = clap::value_parser!(i64).range(1..=30 * 86400))]
     pub fix_approval_secs: i64,
+    /// Anthropic API key: turns on "Suggest a fix" on error pages (off without it).
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    pub anthropic_api_key: Option<String>,
+    /// Base URL of the Anthropic Messages API (or a compatible endpoint).
+    #[arg(
+        long,
+        env = "FAULTLINE_AI_BASE_URL",
+        default_value = "https://api.anthropic.com"
+    )]
+    pub ai_base_url: String,
+    /// The model asked for fix suggestions.
+    #[arg(long, env = "FAULTLINE_AI_MODEL", default_value = "claude-sonnet-4-5")]
+    pub ai_model: String,
+    /// Tokens (prompt and answer) one company may spend on suggestions per minute.
+    #[arg(long, env = "FAULTLINE_AI_TOKENS_PER_MINUTE", default_value_t = 20_000,
+          value_parser = clap::value_parser!(i64).range(1000..=10_000_000))]
+    pub ai_tokens_per_minute: i64,
     /// Directory holding the built site (pkg/ with WASM, JS, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -198,6 +215,18 @@ impl ServeArgs {
             fix_breaker_failures: self.fix_breaker_failures,
             fix_breaker_secs: self.fix_breaker_secs,
             fix_approval_secs: self.fix_approval_secs,
+            ai: self
+                .anthropic_api_key
+                .as_deref()
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|key| app::state::AiSettings {
+                    api_key: key.to_owned(),
+                    base_url: self.ai_base_url.trim_end_matches('/').to_owned(),
+                    model: self.ai_model.clone(),
+                    tokens_per_minute: self.ai_tokens_per_minute,
+                    max_tokens: 1500,
+                }),
         }
     }
 }

@@ -27,9 +27,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let pool = connect(&url, cli.global.db_max_connections).await?;
     match cli
         .command
-        .unwrap_or_else(|| Command::Serve(ServeArgs::default()))
+        .unwrap_or_else(|| Command::Serve(Box::default()))
     {
-        Command::Serve(args) => serve(pool, args).await,
+        Command::Serve(args) => serve(pool, *args).await,
         Command::Migrate => {
             commands::migrate(&pool).await?;
             eprintln!("migrations applied");

@@ -4,6 +4,7 @@
 use super::view::{ActivityEntry, ErrorGroup, ErrorList, ListQuery};
 use crate::error::AppError;
 use crate::fixes::ui::{FixActions, GroupFixCard, group_fixes_resource};
+use crate::suggest::ui::{SuggestCard, SuggestionCard};
 use crate::ui::pages::NotFound;
 use crate::ui::widgets::{FirstError, SeverityBadge, StatusBadge, Time, css_token};
 use crate::ui::{ErrorNote, FieldError, FormError};
@@ -864,6 +865,7 @@ pub fn GroupPage() -> impl IntoView {
     let fix_actions = FixActions::new();
     let (fixes, fixes_active) = group_fixes_resource(id, fix_actions);
     let fix_finished = RwSignal::new(0u32);
+    let suggest = SuggestCard::new(id);
     let fix_card = FixCard {
         fixes,
         active: fixes_active,
@@ -894,7 +896,7 @@ pub fn GroupPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok(p) => view! { <GroupView page=p actions fix_card/> }.into_any(),
+                    Ok(p) => view! { <GroupView page=p actions fix_card suggest/> }.into_any(),
                     Err(AppError::NotFound(_)) => view! { <NotFound/> }.into_any(),
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
@@ -923,7 +925,12 @@ struct GroupActions {
 }
 
 #[component]
-fn GroupView(page: GroupData, actions: GroupActions, fix_card: FixCard) -> impl IntoView {
+fn GroupView(
+    page: GroupData,
+    actions: GroupActions,
+    fix_card: FixCard,
+    suggest: SuggestCard,
+) -> impl IntoView {
     let GroupData {
         group,
         shown,
@@ -975,6 +982,7 @@ fn GroupView(page: GroupData, actions: GroupActions, fix_card: FixCard) -> impl 
         <div class="group-body">
             <GroupFixCard group=group.id fixes=fix_card.fixes active=fix_card.active
                 actions=fix_card.actions finished=fix_card.finished/>
+            <SuggestionCard group=group.id card=suggest/>
             <section class="card" aria-labelledby="hourly-h">
                 <h2 id="hourly-h">"Events per hour, last 48 hours"</h2>
                 <HourlyBars hourly/>

@@ -176,6 +176,8 @@ pub struct PlaybookList {
 pub struct Draft {
     pub group_id: i64,
     pub json: String,
+    /// `resolution` or `suggestion`.
+    pub source: String,
 }
 
 /// Which playbooks would act on one error group, and how.
@@ -189,11 +191,13 @@ pub struct MatchTest {
 }
 
 /// The current company's playbooks (any role); `test` is an error group id to match them
-/// against; `from_group` a resolved group to draft a playbook from ("save as playbook").
+/// against; `from_group` a resolved group to draft a playbook from ("save as playbook"),
+/// `from_suggestion` a group whose AI suggestion to draft one from.
 #[server(prefix = "/api/ui", endpoint = "playbooks/list", input = server_fn::codec::Json)]
 pub async fn list_playbooks(
     test: Option<i64>,
     from_group: Option<i64>,
+    from_suggestion: Option<i64>,
 ) -> Result<PlaybookList, AppError> {
     let ctx = crate::auth::ssr::auth().await?;
     let tenant = ctx.require(crate::auth::Role::Viewer)?;
@@ -203,12 +207,18 @@ pub async fn list_playbooks(
         Some(group) => Some(ssr::match_test(&state.pool, tenant, group, &stored).await?),
         None => None,
     };
-    let draft = match from_group {
-        Some(group) => Some(Draft {
+    let draft = match (from_group, from_suggestion) {
+        (Some(group), _) => Some(Draft {
             group_id: group,
             json: ssr::draft_from_group(&state.pool, tenant, group).await?,
+            source: "resolution".into(),
         }),
-        None => None,
+        (None, Some(group)) => Some(Draft {
+            group_id: group,
+            json: crate::suggest::ssr::draft(&state.pool, tenant, group).await?,
+            source: "suggestion".into(),
+        }),
+        (None, None) => None,
     };
     Ok(PlaybookList {
         playbooks: stored.into_iter().map(ssr::info).collect(),

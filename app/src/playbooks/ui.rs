@@ -42,12 +42,11 @@ pub fn PlaybooksPage() -> impl IntoView {
     });
     let edit =
         Memo::new(move |_| query.with(|q| q.get("edit").and_then(|t| t.parse::<i64>().ok())));
-    let from_group = Memo::new(move |_| {
-        query.with(|q| {
-            q.get("from_group")
-                .and_then(|t| t.trim().parse::<i64>().ok())
-        })
-    });
+    let id_param = move |name: &'static str| {
+        Memo::new(move |_| query.with(|q| q.get(name).and_then(|t| t.trim().parse::<i64>().ok())))
+    };
+    let from_group = id_param("from_group");
+    let from_suggestion = id_param("from_suggestion");
     let save = ServerAction::<SavePlaybook>::new();
     let enable = ServerAction::<EnablePlaybook>::new();
     let delete = ServerAction::<DeletePlaybook>::new();
@@ -57,13 +56,14 @@ pub fn PlaybooksPage() -> impl IntoView {
             (
                 test.get(),
                 from_group.get(),
+                from_suggestion.get(),
                 save.version().get(),
                 enable.version().get(),
                 delete.version().get(),
                 starters.version().get(),
             )
         },
-        |(test, from_group, ..)| list_playbooks(test, from_group),
+        |(test, from_group, from_suggestion, ..)| list_playbooks(test, from_group, from_suggestion),
     );
     let row_error = Signal::derive(move || {
         enable
@@ -258,6 +258,12 @@ fn Editor(
     let error = Signal::derive(move || save.value().get().and_then(|r| r.err()));
     let title = match (&editing, &draft) {
         (Some(p), _) => format!("Edit {}", p.name),
+        (None, Some(d)) if d.source == "suggestion" => {
+            format!(
+                "New playbook from the AI suggestion for error #{}",
+                d.group_id
+            )
+        }
         (None, Some(d)) => format!("New playbook from how error #{} was resolved", d.group_id),
         (None, None) => "New playbook or import".to_owned(),
     };
