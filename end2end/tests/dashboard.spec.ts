@@ -160,10 +160,11 @@ test("playbooks: starters, enabling, a refused step, which playbooks match an er
   // A step aimed at the cloud metadata service is refused with its field named.
   if (js) {
     await settled(page, js);
+    await page.locator(".json-editor summary").click();
     await page.getByLabel("Playbook JSON").fill(
       JSON.stringify({ name: "Steal credentials", actions: [{ type: "http", method: "GET", url: "http://169.254.169.254/latest/meta-data/" }], verify: null, risk: "low", mode: "manual" }),
     );
-    await page.getByRole("button", { name: "Save playbook" }).click();
+    await page.getByRole("button", { name: "Save JSON" }).click();
     await expect(page.locator("#spec-error")).toContainText("actions[0].url: link-local and cloud metadata addresses are never allowed");
     await expect(page.locator("#playbooks tbody tr")).toHaveCount(4);
   }

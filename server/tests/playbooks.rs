@@ -402,3 +402,112 @@ async fn which_playbooks_match_an_error(pool: PgPool) {
         html.contains("id=\"test-result\"") && html.contains("Reset an exhausted connection pool")
     );
 }
+
+#[sqlx::test(migrator = "app::MIGRATOR")]
+async fn the_form_editor_saves_what_it_posts_and_names_bad_fields(pool: PgPool) {
+    let app = app(pool).await;
+    app.tenant("acme").await;
+    let admin = app.member_client("a@acme.test", "acme", "admin").await;
+    let viewer = app.member_client("v@acme.test", "acme", "viewer").await;
+    // As the browser posts the form: unused step rows included, checkboxes only when ticked.
+    let mut fields = vec![
+        ("id", ""),
+        ("form[name]", "Restart checkout"),
+        ("form[description]", "From the form"),
+        ("form[categories][]", "network"),
+        ("form[categories][]", "resource"),
+        ("form[error_types]", "ConnectionError, TimeoutError"),
+        ("form[services]", "checkout"),
+        ("form[min_severity]", "error"),
+        ("form[message_pattern]", "refused|timed out"),
+        ("form[steps][0][kind]", "http"),
+        ("form[steps][0][method]", "POST"),
+        ("form[steps][0][url]", "http://svc.internal/restart"),
+        ("form[steps][0][expect_status]", "202"),
+        ("form[steps][0][headers]", "X-Token: abc"),
+        ("form[steps][1][kind]", ""),
+        ("form[steps][1][method]", "POST"),
+        ("form[steps][2][kind]", "wait"),
+        ("form[steps][2][secs]", "5"),
+        ("form[verify_kind]", "no_recurrence"),
+        ("form[verify_secs]", "120"),
+        ("form[rollback][0][kind]", "agent_task"),
+        ("form[rollback][0][task]", "rollback_release"),
+        ("form[risk]", "high"),
+        ("form[mode]", "automatic"),
+        ("form[cooldown_secs]", "60"),
+        ("form[max_attempts]", "2"),
+        ("form[enabled]", "on"),
+    ];
+    expect_error(
+        app.call(&viewer, "playbooks/save_form", &fields).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        ok_json(app.call(&admin, "playbooks/save_form", &fields).await).await,
+        json!(1)
+    );
+    let spec: Value =
+        sqlx::query_scalar("SELECT spec FROM playbooks WHERE name = 'Restart checkout'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(spec["match"]["categories"], json!(["network", "resource"]));
+    assert_eq!(
+        spec["match"]["error_types"],
+        json!(["ConnectionError", "TimeoutError"])
+    );
+    assert_eq!(
+        spec["actions"],
+        json!([
+            { "type": "http", "method": "POST", "url": "http://svc.internal/restart", "headers": [["X-Token", "abc"]], "body": null, "expect_status": 202 },
+            { "type": "wait", "secs": 5 }
+        ])
+    );
+    assert_eq!(spec["rollback"][0]["task"], "rollback_release");
+    assert_eq!(
+        (
+            &spec["risk"],
+            &spec["mode"],
+            &spec["enabled"],
+            &spec["needs_approval"]
+        ),
+        (
+            &json!("high"),
+            &json!("automatic"),
+            &json!(true),
+            &json!(false)
+        )
+    );
+
+    // Problems are refused, every one named by its field.
+    fields.retain(|(k, _)| *k != "form[name]");
+    fields.push(("form[name]", ""));
+    fields.retain(|(k, _)| *k != "form[steps][0][url]");
+    fields.push(("form[steps][0][url]", "http://169.254.169.254/"));
+    fields.retain(|(k, _)| *k != "form[steps][2][secs]");
+    fields.push(("form[steps][2][secs]", "soon"));
+    let body = expect_error(
+        app.call(&admin, "playbooks/save_form", &fields).await,
+        StatusCode::BAD_REQUEST,
+        "invalid",
+    )
+    .await;
+    assert_eq!(body["field"], "actions[1].secs", "{body}");
+    fields.retain(|(k, _)| *k != "form[steps][2][secs]");
+    fields.push(("form[steps][2][secs]", "5"));
+    let body = expect_error(
+        app.call(&admin, "playbooks/save_form", &fields).await,
+        StatusCode::BAD_REQUEST,
+        "invalid",
+    )
+    .await;
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("name: enter a name") && message.contains("actions[0].url: link-local"),
+        "{message}"
+    );
+    assert_eq!(body["field"], "name");
+}

@@ -35,6 +35,12 @@ pub fn is_active(status: &str) -> bool {
     )
 }
 
+/// Whether a run in `status` is changing by itself now (queued, running or verifying) — what
+/// pages showing it follow live.
+pub fn is_moving(status: &str) -> bool {
+    matches!(status, "queued" | "running" | "verifying")
+}
+
 /// One fix run as lists show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FixRun {
@@ -95,6 +101,7 @@ pub struct FixDetail {
     pub responder_task_id: Option<i64>,
     /// Whether the signed-in user may approve, reject or cancel it.
     pub can_decide: bool,
+    pub now: DateTime<Utc>,
 }
 
 /// A playbook's circuit breaker on one service.
@@ -132,6 +139,8 @@ pub struct FixList {
     /// The company's playbooks as (id, name), for the filter.
     pub playbooks: Vec<(i64, String)>,
     pub can_decide: bool,
+    /// The server's time, for relative times (the browser has no clock here).
+    pub now: DateTime<Utc>,
 }
 
 /// Runs shown per page.
@@ -256,6 +265,7 @@ pub struct GroupFixes {
     /// Whether the user may start a run (members) and decide on one (admins).
     pub can_start: bool,
     pub can_decide: bool,
+    pub now: DateTime<Utc>,
 }
 
 /// The runs of group `group` and the playbooks that could fix it (any role).
@@ -284,5 +294,6 @@ pub async fn load_group_fixes(group: i64) -> Result<GroupFixes, AppError> {
         playbooks,
         can_start: ctx.require(crate::auth::Role::Member).is_ok(),
         can_decide: ctx.require(crate::auth::Role::Admin).is_ok(),
+        now: Utc::now(),
     })
 }

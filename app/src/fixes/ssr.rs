@@ -490,6 +490,7 @@ pub async fn list(pool: &PgPool, tenant: i64, f: &FixFilter) -> Result<FixList, 
         breakers,
         playbooks,
         can_decide: false,
+        now: chrono::Utc::now(),
     })
 }
 
@@ -518,6 +519,7 @@ pub async fn detail(pool: &PgPool, tenant: i64, id: i64) -> Result<FixDetail, Ap
         spec_json: serde_json::to_string_pretty(&extra.spec).unwrap_or_default(),
         responder_task_id: extra.responder_task_id,
         can_decide: false,
+        now: chrono::Utc::now(),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use super::{
     CancelFix, DecideFix, FixDetail, FixFilter, FixList, FixRun, FixStep, GroupFixes, STATUSES,
-    StartFix, get_fix, is_active, list_fixes, load_group_fixes,
+    StartFix, get_fix, is_active, is_moving, list_fixes, load_group_fixes,
 };
 use crate::error::AppError;
 use crate::ui::pages::NotFound;
@@ -97,29 +97,29 @@ pub fn FixesPage() -> impl IntoView {
         <Title text="Auto-fix log"/>
         <h1>"Auto-fix log"</h1>
         <p class="muted">"Every fix run — started automatically for a new or regressed error, or on request — with what it did, how it was verified and how it ended."</p>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
                     Ok(l) => {
-                        active.set_value(l.runs.iter().any(|r| is_active(&r.status)));
+                        active.set_value(l.runs.iter().any(|r| is_moving(&r.status)));
                         view! { <FixesView l filter=filter.get_untracked()/> }.into_any()
                     }
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
 #[component]
 fn FixesView(l: FixList, filter: FixFilter) -> impl IntoView {
-    let now = Utc::now();
     let FixList {
         runs,
         next_before,
         pending,
         breakers,
         playbooks,
+        now,
         ..
     } = l;
     let filtered = filter.status.is_some()
@@ -291,18 +291,18 @@ pub fn FixPage() -> impl IntoView {
         detail.refetch()
     });
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(d) => {
-                        active.set_value(is_active(&d.run.status));
+                        active.set_value(is_moving(&d.run.status));
                         view! { <FixView d decide cancel/> }.into_any()
                     }
                     Err(AppError::NotFound(_)) => view! { <NotFound/> }.into_any(),
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -312,13 +312,13 @@ fn FixView(
     decide: ServerAction<DecideFix>,
     cancel: ServerAction<CancelFix>,
 ) -> impl IntoView {
-    let now = Utc::now();
     let FixDetail {
         run: r,
         steps,
         spec_json,
         responder_task_id,
         can_decide,
+        now,
     } = d;
     let took = r.duration_ms(now).map(duration_text);
     let title = format!("Fix run #{} · {}", r.id, r.playbook_name);
@@ -499,12 +499,12 @@ pub fn GroupFixCard(
     view! {
         <section class="card" aria-labelledby="fixes-h" id="group-fixes">
             <h2 id="fixes-h">"Fixes"</h2>
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match fixes.await {
                         Ok(f) => {
                             let was = active.get_value();
-                            let now = f.runs.iter().any(|r| is_active(&r.status));
+                            let now = f.runs.iter().any(|r| is_moving(&r.status));
                             active.set_value(now);
                             if was && !now {
                                 #[cfg(feature = "hydrate")]
@@ -516,14 +516,14 @@ pub fn GroupFixCard(
                         Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                     }
                 })}
-            </Suspense>
+            </Transition>
         </section>
     }
 }
 
 #[component]
 fn GroupFixesView(group: i64, f: GroupFixes, actions: FixActions) -> impl IntoView {
-    let now = Utc::now();
+    let now = f.now;
     let start_error = Signal::derive(move || actions.start.value().get().and_then(|r| r.err()));
     let busy = f.runs.iter().any(|r| is_active(&r.status));
     let waiting = f

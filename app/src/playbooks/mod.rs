@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod form;
 #[cfg(feature = "ssr")]
 pub mod rules;
 
@@ -234,11 +235,26 @@ pub async fn list_playbooks(
 /// all of them, when the JSON is a list (an export). Answers how many were saved.
 #[server(prefix = "/api/ui", endpoint = "playbooks/save")]
 pub async fn save_playbook(id: Option<String>, spec: String) -> Result<usize, AppError> {
+    save_specs(id, ssr::parse_specs(&spec)?).await
+}
+
+/// Saves the playbook form (admin): with `id`, replaces that playbook; without, creates one.
+/// Every problem is named by its field, as for JSON.
+#[server(prefix = "/api/ui", endpoint = "playbooks/save_form")]
+pub async fn save_playbook_form(
+    id: Option<String>,
+    form: form::PlaybookForm,
+) -> Result<usize, AppError> {
+    let spec = form.to_spec().map_err(ssr::field_errors)?;
+    save_specs(id, vec![spec]).await
+}
+
+#[cfg(feature = "ssr")]
+async fn save_specs(id: Option<String>, specs: Vec<PlaybookSpec>) -> Result<usize, AppError> {
     let ctx = crate::auth::ssr::auth().await?;
     let tenant = ctx.require(crate::auth::Role::Admin)?;
     let state = crate::state::app_state();
     let policy = &state.settings.fix_policy;
-    let specs = ssr::parse_specs(&spec)?;
     match id.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
         None => Ok(
             ssr::create(&state.pool, tenant, &specs, policy, &ctx.actor())

@@ -34,6 +34,8 @@ pub struct SuggestionState {
     pub suggestion: Option<Suggestion>,
     /// Whether the user may ask (members).
     pub can_ask: bool,
+    /// The server's time, for relative times.
+    pub now: DateTime<Utc>,
 }
 
 /// The cached suggestion for group `group`, if any, and whether suggestions are on (any
@@ -47,6 +49,7 @@ pub async fn load_suggestion(group: i64) -> Result<SuggestionState, AppError> {
         enabled: state.settings.ai.is_some(),
         suggestion: ssr::cached_for_group(&state.pool, tenant, group).await?,
         can_ask: ctx.require(crate::auth::Role::Member).is_ok(),
+        now: Utc::now(),
     })
 }
 

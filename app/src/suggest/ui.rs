@@ -4,7 +4,6 @@ use super::{SuggestFix, Suggestion, SuggestionState, load_suggestion};
 use crate::error::AppError;
 use crate::ui::widgets::Time;
 use crate::ui::{ErrorNote, FormError};
-use chrono::Utc;
 use leptos::prelude::*;
 
 /// The card's data and its action, created at the top of the group page.
@@ -60,7 +59,7 @@ fn SuggestionView(group: i64, s: SuggestionState, ask: ServerAction<SuggestFix>)
         }
         .into_any();
     }
-    let now = Utc::now();
+    let now = s.now;
     match s.suggestion {
         Some(Suggestion {
             text,
