@@ -128,7 +128,8 @@ async fn log(s: &Setup, message: &str) -> i64 {
             Some(&s.key),
             "log_error",
             json!({ "service": "checkout", "severity": "error",
-                    "error_type": "ConnectionError", "message": message }),
+                    "error_type": if message.contains("pool") { "PoolTimeout" } else { "ConnectionError" },
+                    "message": message }),
         )
         .await;
     ok_json(res).await["group_id"].as_i64().unwrap()
@@ -264,6 +265,24 @@ async fn new_and_regressed_errors_are_fixed_verified_and_resolved(pool: PgPool) 
     .await
     .unwrap();
     assert_eq!(learned, (2, 0, 2));
+    // The overview counts them.
+    let overview = ok_json(
+        s.admin
+            .post(s.app.url("/api/ui/overview"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (
+            &overview["fixes_succeeded_7d"],
+            &overview["fixes_finished_7d"],
+            &overview["fixes_waiting"]
+        ),
+        (&json!(2), &json!(2), &json!(0))
+    );
 
     // The auto-fix log lists both, newest first; other companies see nothing of them.
     let list = ok_json(
@@ -925,6 +944,37 @@ async fn a_resolution_is_saved_as_a_playbook(pool: PgPool) {
     .execute(&s.app.pool)
     .await
     .unwrap();
+    // A task still open about the error shows as what the agent is working on.
+    sqlx::query(
+        "INSERT INTO agent_tasks (tenant_id, agent_id, task, group_id, created_by)
+         SELECT tenant_id, id, 'clear_cache', $1, 'fix run #77' FROM agents WHERE name = 'db-agent'",
+    )
+    .bind(group)
+    .execute(&s.app.pool)
+    .await
+    .unwrap();
+    let agents = ok_json(
+        s.admin
+            .post(s.app.url("/api/ui/agents"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let working = &agents["agents"][0]["assigned"][0];
+    assert_eq!(working[0], group);
+    assert!(
+        working[1]
+            .as_str()
+            .unwrap()
+            .starts_with("clear_cache (fix run #77): PoolTimeout"),
+        "{working}"
+    );
+    sqlx::query("DELETE FROM agent_tasks WHERE task = 'clear_cache'")
+        .execute(&s.app.pool)
+        .await
+        .unwrap();
     ok_json(
         s.app
             .call(

@@ -82,7 +82,8 @@ pub struct AgentRow {
     pub errors_24h: i64,
     /// Unresolved or regressed groups it reported last.
     pub open_groups: i64,
-    /// Open groups assigned to it, as (group id, title): what it is working on.
+    /// What it is working on, as (group id, text): open tasks about a group (fix runs'
+    /// included), then the open groups assigned to it.
     pub assigned: Vec<(i64, String)>,
 }
 

@@ -182,20 +182,28 @@ impl AgentFacts {
     }
 }
 
-/// Open groups assigned to agents of `tenant` (all of them, or the one `agent`), as
-/// (agent id, group id, title), most recently seen first.
+/// What agents of `tenant` (all of them, or the one `agent`) are working on, as (agent id,
+/// group id, text): the tasks they hold or are about to get about a group (a fix run's, say)
+/// first, then the open groups assigned to them, most recently seen first.
 async fn assigned_groups(
     pool: &PgPool,
     tenant: i64,
     agent: Option<i64>,
 ) -> Result<Vec<(i64, i64, String)>, AppError> {
     Ok(sqlx::query!(
-        r#"SELECT assignee_agent_id AS "agent!", id, error_type || ': ' || title AS "title!"
-           FROM error_groups
-           WHERE tenant_id = $1 AND assignee_agent_id IS NOT NULL
-             AND ($2::int8 IS NULL OR assignee_agent_id = $2)
-             AND status IN ('unresolved', 'regressed')
-           ORDER BY last_seen DESC LIMIT 500"#,
+        r#"(SELECT t.agent_id AS "agent!", g.id AS "id!",
+                   t.task || ' (' || t.created_by || '): ' || g.error_type || ': ' || g.title AS "title!"
+            FROM agent_tasks t JOIN error_groups g ON g.tenant_id = t.tenant_id AND g.id = t.group_id
+            WHERE t.tenant_id = $1 AND t.status IN ('pending', 'claimed')
+              AND ($2::int8 IS NULL OR t.agent_id = $2)
+            ORDER BY t.id LIMIT 500)
+           UNION ALL
+           (SELECT assignee_agent_id, id, error_type || ': ' || title
+            FROM error_groups
+            WHERE tenant_id = $1 AND assignee_agent_id IS NOT NULL
+              AND ($2::int8 IS NULL OR assignee_agent_id = $2)
+              AND status IN ('unresolved', 'regressed')
+            ORDER BY last_seen DESC LIMIT 500)"#,
         tenant,
         agent
     )

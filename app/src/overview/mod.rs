@@ -30,6 +30,11 @@ pub struct Overview {
     pub regressions_24h: i64,
     pub agents_online: i64,
     pub agents_total: i64,
+    /// Fix runs that ended in the last 7 days, and how many of them succeeded.
+    pub fixes_finished_7d: i64,
+    pub fixes_succeeded_7d: i64,
+    /// Fix runs waiting for an admin's approval.
+    pub fixes_waiting: i64,
     /// The chart's range, one of [`TREND_RANGES`].
     pub range: String,
     /// The trend chart as an SVG document (drawn by the server).

@@ -126,6 +126,11 @@ pub async fn overview(
              (SELECT count(*) FROM agents
               WHERE tenant_id = $1 AND last_heartbeat_at >= now() - make_interval(secs => $2)) AS "agents_online!",
              (SELECT count(*) FROM agents WHERE tenant_id = $1) AS "agents_total!",
+             (SELECT count(*) FROM fix_runs WHERE tenant_id = $1 AND status = 'succeeded'
+                AND finished_at >= now() - interval '7 days') AS "fixes_succeeded!",
+             (SELECT count(*) FROM fix_runs WHERE tenant_id = $1 AND status IN ('succeeded', 'failed', 'rolled_back')
+                AND finished_at >= now() - interval '7 days') AS "fixes_finished!",
+             (SELECT count(*) FROM fix_runs WHERE tenant_id = $1 AND status = 'pending_approval') AS "fixes_waiting!",
              EXISTS (SELECT 1 FROM error_groups WHERE tenant_id = $1) AS "has_any!""#,
         tenant,
         offline_after_secs as f64
@@ -175,6 +180,9 @@ pub async fn overview(
         regressions_24h: counts.regressions,
         agents_online: counts.agents_online,
         agents_total: counts.agents_total,
+        fixes_succeeded_7d: counts.fixes_succeeded,
+        fixes_finished_7d: counts.fixes_finished,
+        fixes_waiting: counts.fixes_waiting,
         range: range.as_str().to_owned(),
         chart_svg,
         chart_totals,

@@ -78,6 +78,26 @@ fn OverviewView(o: Overview) -> impl IntoView {
         }
     };
     let now = o.now;
+    let (fix_value, mut fix_note) = if o.fixes_finished_7d == 0 {
+        ("—".to_owned(), "no fix run ended this week".to_owned())
+    } else {
+        (
+            format!(
+                "{:.0}%",
+                100.0 * o.fixes_succeeded_7d as f64 / o.fixes_finished_7d as f64
+            ),
+            format!(
+                "{} of {} runs succeeded",
+                o.fixes_succeeded_7d, o.fixes_finished_7d
+            ),
+        )
+    };
+    let fix_href = if o.fixes_waiting > 0 {
+        fix_note.push_str(&format!(" · {} waiting for approval", o.fixes_waiting));
+        "/fixes?status=pending_approval"
+    } else {
+        "/fixes"
+    };
     view! {
         <section class="stats" aria-label="Last 24 hours">
             <Stat label="Events, 24 h" value=o.events_24h.to_string() note=change href="/errors?range=24h&status=all" id="stat-events"/>
@@ -85,7 +105,7 @@ fn OverviewView(o: Overview) -> impl IntoView {
             <Stat label="New groups, 24 h" value=o.new_groups_24h.to_string() note="first seen today".into() href="/errors?status=all&sort=first_seen" id="stat-new"/>
             <Stat label="Regressions, 24 h" value=o.regressions_24h.to_string() note="resolved, then seen again".into() href="/errors?status=regressed" id="stat-regressed"/>
             <Stat label="Agents online" value=format!("{} / {}", o.agents_online, o.agents_total) note="by heartbeat".into() href="/agents" id="stat-agents"/>
-            <Stat label="Auto-fix success" value="—".into() note="no fix runs yet".into() href="/fixes" id="stat-fixes"/>
+            <Stat label="Auto-fix success, 7 d" value=fix_value note=fix_note href=fix_href id="stat-fixes"/>
         </section>
         <Trend range=o.range svg=o.chart_svg totals=o.chart_totals/>
         <div class="two-col">
