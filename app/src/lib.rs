@@ -13,6 +13,8 @@ pub mod fixes;
 pub mod members;
 pub mod overview;
 pub mod playbooks;
+#[cfg(feature = "ssr")]
+pub mod sentry;
 pub mod suggest;
 pub mod tenants;
 pub mod ui;

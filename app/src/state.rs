@@ -35,6 +35,8 @@ pub struct Settings {
     pub fix_approval_secs: i64,
     /// AI fix suggestions, when an Anthropic API key is configured.
     pub ai: Option<AiSettings>,
+    /// Sentry events one company's DSN may send per minute (0: no limit).
+    pub sentry_per_minute: u32,
 }
 
 /// Where and how AI fix suggestions are asked for.
@@ -77,6 +79,7 @@ impl Default for Settings {
             fix_breaker_secs: 15 * 60,
             fix_approval_secs: 24 * 3600,
             ai: None,
+            sentry_per_minute: 6000,
         }
     }
 }

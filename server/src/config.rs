@@ -186,6 +186,10 @@ pub struct ServeArgs {
     #[arg(long, env = "FAULTLINE_AI_TOKENS_PER_MINUTE", default_value_t = 20_000,
           value_parser = clap::value_parser!(i64).range(1000..=10_000_000))]
     pub ai_tokens_per_minute: i64,
+    /// Sentry events one company's DSN may send per minute (0: no limit); more are answered
+    /// 429 with Retry-After and X-Sentry-Rate-Limits, as Sentry SDKs expect.
+    #[arg(long, env = "FAULTLINE_SENTRY_RATE_LIMIT", default_value_t = 6000)]
+    pub sentry_rate_limit: u32,
     /// Directory holding the built site (pkg/ with WASM, JS, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -227,6 +231,7 @@ impl ServeArgs {
                     tokens_per_minute: self.ai_tokens_per_minute,
                     max_tokens: 1500,
                 }),
+            sentry_per_minute: self.sentry_rate_limit,
         }
     }
 }

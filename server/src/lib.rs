@@ -7,6 +7,7 @@ pub mod health;
 pub mod middleware;
 pub mod rest;
 pub mod router;
+pub mod sentry;
 pub mod session_store;
 pub mod stream;
 pub mod telemetry;

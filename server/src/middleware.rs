@@ -115,8 +115,3 @@ pub async fn require_sign_in(session: Session, req: Request, next: Next) -> Resp
     }
     next.run(req).await
 }
-
-/// JSON 404 for `/api/…` paths no route serves.
-pub async fn api_not_found(req: Request) -> Response {
-    AppError::NotFound(format!("no API endpoint at {}", req.uri().path())).into_response()
-}

@@ -1,7 +1,7 @@
 //! Router assembly: pages, server functions, operational endpoints and the middleware stack.
 
 use crate::session_store::PgSessionStore;
-use crate::{health, middleware, rest, stream};
+use crate::{health, middleware, rest, sentry, stream};
 use app::state::AppState;
 use app::{App, shell};
 use axum::Router;
@@ -48,7 +48,9 @@ pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
         .route("/api/errors/{id}/resolve", post(rest::resolve_error))
         .route("/api/errors/{id}/fix", post(rest::fix_error))
         .route("/api/stream", get(stream::stream))
-        .route("/api/{*rest}", any(middleware::api_not_found))
+        // Sentry's `/api/{project_id}/envelope/` and `/store/` share this catch-all (a route
+        // of their own would clash with it); anything else under /api is a JSON 404.
+        .route("/api/{*rest}", any(sentry::or_not_found))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -53,6 +53,8 @@ pub struct TenantSettings {
     pub agents: Vec<(i64, String)>,
     /// Whether the signed-in user may change them (an admin).
     pub can_edit: bool,
+    /// The DSN Sentry SDKs send this company's errors to.
+    pub sentry_dsn: String,
 }
 
 /// Retention bounds, in days.
@@ -140,7 +142,14 @@ pub async fn load_tenant_settings() -> Result<TenantSettings, AppError> {
     let ctx = crate::auth::ssr::auth().await?;
     let tenant = ctx.require(crate::auth::Role::Viewer)?;
     let can_edit = ctx.require(crate::auth::Role::Admin).is_ok();
-    ssr::settings(&crate::state::pool(), tenant, can_edit).await
+    let headers = leptos_axum::extract::<http::HeaderMap>()
+        .await
+        .map_err(|_| AppError::Internal)?;
+    let pool = crate::state::pool();
+    let mut settings = ssr::settings(&pool, tenant, can_edit).await?;
+    settings.sentry_dsn =
+        crate::sentry::ssr::dsn(&pool, tenant, &crate::ui::widgets::origin(&headers)).await?;
+    Ok(settings)
 }
 
 /// Changes the current company's name, retention and responder agent (admin only; the

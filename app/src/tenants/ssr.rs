@@ -158,6 +158,7 @@ pub async fn settings(
         responder_agent_id: t.responder_agent_id,
         agents,
         can_edit,
+        sentry_dsn: String::new(),
     })
 }
 

@@ -235,6 +235,19 @@ pub fn CompanySettings(state: CompanyState) -> impl IntoView {
     }
 }
 
+/// The DSN any Sentry SDK takes to send this company's errors here.
+#[component]
+fn SentryDsn(dsn: String) -> impl IntoView {
+    view! {
+        <div class="dsn">
+            <label for="sentry-dsn">"Sentry DSN"</label>
+            <input id="sentry-dsn" readonly value=dsn class="code-input" aria-describedby="dsn-help"/>
+            <p class="help" id="dsn-help">"Point any Sentry SDK at it — e.g. "<code>"sentry_sdk.init(dsn=…)"</code>
+                " — and its errors arrive here, grouped and fixed like the rest. The key in it names this company; it is not a secret."</p>
+        </div>
+    }
+}
+
 #[component]
 fn CompanyForm(
     s: TenantSettings,
@@ -254,6 +267,7 @@ fn CompanyForm(
                 <div><dt>"Retention"</dt><dd>{format!("{} days", s.retention_days)}</dd></div>
                 <div><dt>"Responder agent"</dt><dd>{responder_name.unwrap_or_else(|| "none".into())}</dd></div>
             </dl>
+            <SentryDsn dsn=s.sentry_dsn.clone()/>
             <p class="muted small">"Only admins can change these."</p>
         }
         .into_any();
@@ -268,6 +282,7 @@ fn CompanyForm(
     view! {
         {saved}
         <p class="muted">"Slug "<code>{s.slug.clone()}</code>" · company id "{s.id}" (the project id in Sentry DSNs)"</p>
+        <SentryDsn dsn=s.sentry_dsn.clone()/>
         <ActionForm action=update attr:class="stack" attr:id="company-settings" attr:novalidate=true>
             <label for="company-name">"Name"</label>
             <input id="company-name" name="name" required maxlength="200" value=s.name.clone() aria-describedby="company-name-error"/>
