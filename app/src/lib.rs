@@ -10,6 +10,8 @@ pub mod charts;
 pub mod error;
 pub mod errors;
 pub mod fixes;
+#[cfg(feature = "ssr")]
+pub mod mcp;
 pub mod members;
 pub mod overview;
 pub mod playbooks;

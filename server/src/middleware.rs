@@ -115,3 +115,18 @@ pub async fn require_sign_in(session: Session, req: Request, next: Next) -> Resp
     }
     next.run(req).await
 }
+
+/// Refuses requests without a valid API key (`Authorization: Bearer …`) with the usual 401
+/// JSON before they reach the MCP server; each tool then checks the key's scopes.
+pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let checked = match app::api_keys::ssr::bearer(req.headers()) {
+        Ok(secret) => app::api_keys::ssr::verify(&state.pool, secret)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match checked {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}

@@ -48,6 +48,15 @@ pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
         .route("/api/errors/{id}/resolve", post(rest::resolve_error))
         .route("/api/errors/{id}/fix", post(rest::fix_error))
         .route("/api/stream", get(stream::stream))
+        .nest_service(
+            "/mcp",
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::require_api_key,
+                ))
+                .service(app::mcp::service(state.clone())),
+        )
         // Sentry's `/api/{project_id}/envelope/` and `/store/` share this catch-all (a route
         // of their own would clash with it); anything else under /api is a JSON 404.
         .route("/api/{*rest}", any(sentry::or_not_found))

@@ -353,35 +353,6 @@ async fn a_dsn_over_its_allowance_is_told_to_wait(pool: PgPool) {
     assert_eq!(count(&app, "SELECT count(*) FROM error_events").await, 3);
 }
 
-/// A Python with `sentry-sdk`: a virtualenv under target/ made (once) by the test itself.
-fn python_with_sentry_sdk() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let venv = root.join("target/test-venv");
-    let python = venv.join("bin/python");
-    let has = |py: &std::path::Path| {
-        std::process::Command::new(py)
-            .args(["-c", "import sentry_sdk"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !python.is_file() {
-        let ok = std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs");
-        assert!(ok.success(), "python3 -m venv failed");
-    }
-    if !has(&python) {
-        let ok = std::process::Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "sentry-sdk>=2,<3"])
-            .status()
-            .expect("pip runs");
-        assert!(ok.success(), "pip install sentry-sdk failed");
-    }
-    python
-}
-
 /// (type, service, severity, message, environment, release, stack trace) of a stored event.
 type StoredRow = (
     String,
@@ -423,9 +394,7 @@ async fn the_official_python_sdk_reports_here(pool: PgPool) {
         "http://{key}@{}/{project}",
         app.base.trim_start_matches("http://")
     );
-    let python = tokio::task::spawn_blocking(python_with_sentry_sdk)
-        .await
-        .unwrap();
+    let python = common::python_with_test_packages().await;
     // A real file, so the SDK sends each frame's source line.
     let script =
         std::env::temp_dir().join(format!("faultline-sentry-app-{}.py", std::process::id()));

@@ -1,4 +1,4 @@
-//! `cargo xtask bench ingest|ui …`: the benchmarks.
+//! `cargo xtask bench ingest|ui|fix …`: the benchmarks.
 //!
 //! `ingest [--seconds N] [--smoke]`: builds the server and the load generator
 //! (`server/examples/ingest_bench.rs`), starts a private PostgreSQL with normal durability, a
@@ -8,7 +8,10 @@
 //! only to prove it still works.
 //!
 //! `ui …`: the dashboard pages over a million events, in [`ui`].
+//!
+//! `fix …`: the fix engine's latency from an error logged to its fix run started, in [`fix`].
 
+mod fix;
 mod ui;
 
 use std::fs::File;
@@ -25,12 +28,14 @@ use crate::util::{
     interrupted, rel, spawn, step, tail, target_dir, tee, terminate,
 };
 
+pub use fix::smoke as fix_smoke;
 pub use ui::smoke as ui_smoke;
 
 const SERVER_LOG: &str = "target/bench-server.log";
 const REPORT: &str = "target/bench-ingest.txt";
 const USAGE: &str = "usage: cargo xtask bench ingest [--seconds N] [--smoke] [-- <load generator options>]
-       cargo xtask bench ui [--events N] [--groups N] [--requests N] [--smoke] [-- <generator options>]";
+       cargo xtask bench ui [--events N] [--groups N] [--requests N] [--smoke] [-- <generator options>]
+       cargo xtask bench fix [--runs N] [--smoke] [-- <measurer options>]";
 
 /// What to run.
 struct Options {
@@ -73,8 +78,10 @@ fn parse(args: &[String]) -> Result<Options> {
 
 /// `cargo xtask bench …`.
 pub fn bench(root: &Path, args: &[String]) -> Result<ExitCode> {
-    if args.first().map(String::as_str) == Some("ui") {
-        return ui::bench(root, &args[1..]);
+    match args.first().map(String::as_str) {
+        Some("ui") => return ui::bench(root, &args[1..]),
+        Some("fix") => return fix::bench(root, &args[1..]),
+        _ => {}
     }
     let options = match parse(args) {
         Ok(options) => options,

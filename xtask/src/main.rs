@@ -7,6 +7,7 @@
 //! cargo xtask sqlx-prepare  regenerate .sqlx/ (offline query data) from migrations/
 //! cargo xtask bench ingest  ingestion benchmark (release build, private PostgreSQL)
 //! cargo xtask bench ui      dashboard pages over 1M events (release build, private PostgreSQL)
+//! cargo xtask bench fix     fix-engine latency, error logged → run started (release build)
 //! cargo xtask pg            start the private PostgreSQL; print its DATABASE_URL
 //! cargo xtask pg-stop       stop the private PostgreSQL
 //! ```
@@ -55,6 +56,12 @@ commands:
                 (10,000), a fresh server; prints p50/p95/max per page over N sequential
                 signed-in requests (200) and the WASM size raw and gzipped
                 (docs/BENCHMARKS.md). --smoke: debug build, 20,000 events, 20 requests (CI).
+  bench fix [--runs N] [--smoke]
+                Fix-engine latency benchmark: release build, private PostgreSQL, a fresh
+                database and server with an automatic playbook; logs N new errors (default
+                500) one at a time and prints p50/p95/p99 from error logged to fix run
+                started, against the ingest round trip of one error as the baseline
+                (docs/BENCHMARKS.md). --smoke: debug build, 30 runs (CI).
   pg            Start (or reuse) the private PostgreSQL in target/faultline-pg and print
                 DATABASE_URL=… for its `faultline` database; it keeps running.
   pg-stop       Stop the private PostgreSQL.

@@ -91,13 +91,15 @@ pub fn test(root: &Path) -> Result<ExitCode> {
     check(command("cargo", root).args(["leptos", "build"]))?;
 
     let outcome = end2end(root, &server)?;
-    // Keeps `cargo xtask bench ingest` and `bench ui` working; a measurement is not a test,
-    // so only smokes.
+    // Keeps `cargo xtask bench ingest`, `bench ui` and `bench fix` working; a measurement is
+    // not a test, so only smokes.
     let bench = outcome.ok().then(|| {
         step("bench ingest (2 s smoke)");
         crate::bench::smoke(root, &server, &rustflags)?;
         step("bench ui (smoke: 20,000 events, 20 requests per page)");
-        crate::bench::ui_smoke(root, &server, &rustflags)
+        crate::bench::ui_smoke(root, &server, &rustflags)?;
+        step("bench fix (smoke: 30 runs)");
+        crate::bench::fix_smoke(root, &server, &rustflags)
     });
     // Stop PostgreSQL now so that the summary lines come last.
     drop(guard);

@@ -217,6 +217,73 @@ pub async fn start_in(
     Ok(id)
 }
 
+/// Records steps an agent or assistant proposes for group `group` of `tenant` as a run that
+/// waits for an admin's approval — never run before. The steps are checked like a
+/// playbook's (field errors), against `policy`. 404 for other companies' groups, 409 while
+/// another run is under way on the group.
+pub async fn propose(
+    pool: &PgPool,
+    tenant: i64,
+    group: i64,
+    spec: &PlaybookSpec,
+    policy: &crate::playbooks::rules::Policy,
+    trigger: Trigger,
+    actor: &str,
+) -> Result<FixRun, AppError> {
+    crate::playbooks::ssr::check_all(std::slice::from_ref(spec), policy)?;
+    let mut tx = pool.begin().await?;
+    let g = sqlx::query!(
+        "SELECT id, fingerprint, service FROM error_groups WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant,
+        group
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::not_found("error"))?;
+    if let Some(active) = sqlx::query_scalar!(
+        r#"SELECT id FROM fix_runs WHERE tenant_id = $1 AND group_id = $2
+             AND status IN ('pending_approval', 'queued', 'running', 'verifying') LIMIT 1"#,
+        tenant,
+        group
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    {
+        return Err(AppError::Conflict(format!(
+            "fix run #{active} is already under way for this error"
+        )));
+    }
+    let name = format!("Proposed: {}", spec.name.trim());
+    let spec_json = serde_json::to_value(spec).map_err(|_| AppError::Internal)?;
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO fix_runs (tenant_id, group_id, playbook_id, playbook_name, spec, trigger, triggered_by,
+                                 service, fingerprint, status)
+           VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, 'pending_approval') RETURNING id"#,
+        tenant,
+        g.id,
+        name,
+        spec_json,
+        trigger.as_str(),
+        actor,
+        g.service,
+        g.fingerprint
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    activity(
+        &mut *tx,
+        tenant,
+        g.id,
+        "fix_started",
+        actor,
+        &format!("Fix run #{id} (“{name}”) proposed; it waits for an admin's approval"),
+        id,
+    )
+    .await?;
+    tx.commit().await?;
+    run(pool, tenant, id).await
+}
+
 /// Tells every engine (on every replica) that there is work, once the transaction commits.
 pub async fn wake(db: impl sqlx::PgExecutor<'_>) -> Result<(), AppError> {
     sqlx::query!("SELECT pg_notify($1, 'run')", CHANNEL)

@@ -136,3 +136,38 @@ pub async fn ok_json(res: Response) -> Value {
     assert_eq!(status, StatusCode::OK, "{body}");
     serde_json::from_str(&body).unwrap()
 }
+
+/// A Python with the official `sentry-sdk` and `mcp` packages: a virtualenv under target/
+/// that the tests make (once) and reuse.
+pub async fn python_with_test_packages() -> std::path::PathBuf {
+    tokio::task::spawn_blocking(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let venv = root.join("target/test-venv");
+        let python = venv.join("bin/python");
+        let has = |py: &std::path::Path| {
+            std::process::Command::new(py)
+                .args(["-c", "import sentry_sdk, mcp"])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !python.is_file() {
+            let ok = std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 runs");
+            assert!(ok.success(), "python3 -m venv failed");
+        }
+        if !has(&python) {
+            let ok = std::process::Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "sentry-sdk>=2,<3", "mcp>=1.9"])
+                .status()
+                .expect("pip runs");
+            assert!(ok.success(), "pip install sentry-sdk mcp failed");
+        }
+        python
+    })
+    .await
+    .unwrap()
+}
