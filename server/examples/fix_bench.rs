@@ -24,6 +24,8 @@
 //! `SUMMARY` line. Exits 1 only when something failed (a log not answered 201, a run that
 //! did not start in time or did not succeed, a database error); a missed target is a result.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -115,24 +117,7 @@ impl Plan {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("fix_bench: error: starting the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("fix_bench: error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::main_with("fix_bench", run(args))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,12 +143,7 @@ impl Series {
 
     /// Nearest-rank percentile of the sorted values.
     fn percentile(&self, q: f64) -> Option<f64> {
-        let v = &self.ms;
-        if v.is_empty() {
-            return None;
-        }
-        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-        Some(v[rank - 1])
+        common::nearest_rank(&self.ms, q)
     }
 }
 
@@ -306,17 +286,6 @@ async fn follow(
         }
         tokio::time::sleep(plan.poll).await;
     }
-}
-
-/// `VmHWM` (peak resident set) of a process, in MB.
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,7 +458,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     .bind(tenant)
     .fetch_one(&pool)
     .await?;
-    let rss = args.server_pid.and_then(peak_rss_mb);
+    let rss = args.server_pid.and_then(common::peak_rss_mb);
 
     // 4. The report.
     println!(

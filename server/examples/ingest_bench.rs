@@ -22,6 +22,8 @@
 //! something failed (a non-2xx answer other than 429, a transport or database error); a
 //! missed target is a result, not a failure.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -168,24 +170,7 @@ impl Plan {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ingest_bench: error: starting the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("ingest_bench: error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::main_with("ingest_bench", run(args))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1010,15 +995,10 @@ impl CpuSample {
 
 /// `VmHWM` (peak resident set) and `VmRSS` of a process, in MB.
 fn memory_mb(pid: u32) -> Option<(f64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-    };
-    Some((kb("VmHWM:")? / 1024.0, kb("VmRSS:")? / 1024.0))
+    Some((
+        common::status_mb(pid, "VmHWM:")?,
+        common::status_mb(pid, "VmRSS:")?,
+    ))
 }
 
 /// One finished phase.
@@ -1039,12 +1019,7 @@ impl Outcome {
     }
 
     fn percentile_ms(&self, q: f64) -> Option<f64> {
-        let v = &self.stats.latencies_us;
-        if v.is_empty() {
-            return None;
-        }
-        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-        Some(f64::from(v[rank - 1]) / 1000.0)
+        common::nearest_rank(&self.stats.latencies_us, q).map(|us| f64::from(us) / 1000.0)
     }
 }
 

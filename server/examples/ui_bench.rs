@@ -19,6 +19,8 @@
 //! Prints a table, the targets met or missed and one `SUMMARY` line. Exits 1 only when
 //! something failed (loading, signing in, a wrong answer); a missed target is a result.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -137,24 +139,7 @@ impl Plan {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ui_bench: error: starting the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("ui_bench: error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::main_with("ui_bench", run(args))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1448,12 +1433,7 @@ struct Measured {
 
 impl Measured {
     fn percentile_ms(&self, q: f64) -> Option<f64> {
-        let v = &self.latencies_us;
-        if v.is_empty() {
-            return None;
-        }
-        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-        Some(f64::from(v[rank - 1]) / 1000.0)
+        common::nearest_rank(&self.latencies_us, q).map(|us| f64::from(us) / 1000.0)
     }
 
     fn p95(&self) -> Option<f64> {
@@ -1727,17 +1707,6 @@ fn wasm_sizes(path: &std::path::Path) -> anyhow::Result<(u64, u64)> {
     Ok((raw, out.stdout.len() as u64))
 }
 
-/// `VmHWM` (peak resident set) of a process, in MB.
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The run.
 
@@ -1868,7 +1837,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         results.push(measure(&client, page, &plan, &args.email).await);
     }
     let wasm = args.wasm.as_deref().map(wasm_sizes).transpose()?;
-    let rss = args.server_pid.and_then(peak_rss_mb);
+    let rss = args.server_pid.and_then(common::peak_rss_mb);
 
     // 3. The report.
     println!();

@@ -115,19 +115,28 @@ pub fn smoke(root: &Path, server: &Server, rustflags: &str) -> Result<()> {
     }
 }
 
-struct Binaries {
-    server: PathBuf,
-    bench: PathBuf,
+/// The server binary and a benchmark's measuring program.
+pub(super) struct Binaries {
+    pub server: PathBuf,
+    pub bench: PathBuf,
 }
 
-/// Builds the server binary, then the load generator. Plain cargo, not cargo-leptos: the
-/// benchmark serves no pages. Two cargo calls, because building the example activates the
-/// server's dev-dependencies, whose features would otherwise be unified into the binary too:
-/// apart, the binary is the one `cargo leptos build` makes and its artifacts are reused
-/// (LEPTOS_OUTPUT_NAME is what cargo-leptos sets; leptos reads it at compile time).
-fn build(root: &Path, release: bool, rustflags: Option<&str>) -> Result<Binaries> {
+/// Builds `server/examples/<example>.rs` — and first the server binary when `with_server`
+/// (the dashboard benchmark's comes from `cargo leptos build`). Plain cargo, two calls:
+/// building the example activates the server's dev-dependencies, whose features would
+/// otherwise be unified into the binary too; apart, the binary is the one `cargo leptos
+/// build` makes and its artifacts are reused (LEPTOS_OUTPUT_NAME is what cargo-leptos sets;
+/// leptos reads it at compile time).
+pub(super) fn build_binaries(
+    root: &Path,
+    example: &str,
+    with_server: bool,
+    release: bool,
+    rustflags: Option<&str>,
+) -> Result<Binaries> {
     let profile = if release { " --release" } else { "" };
-    for target in [["--bin", "faultline"], ["--example", "ingest_bench"]] {
+    let targets = [["--bin", "faultline"], ["--example", example]];
+    for target in &targets[usize::from(!with_server)..] {
         let mut cargo = command("cargo", root);
         cargo.arg("build");
         if release {
@@ -149,7 +158,7 @@ fn build(root: &Path, release: bool, rustflags: Option<&str>) -> Result<Binaries
     let dir = target_dir(root).join(if release { "release" } else { "debug" });
     let binaries = Binaries {
         server: dir.join("faultline"),
-        bench: dir.join("examples/ingest_bench"),
+        bench: dir.join("examples").join(example),
     };
     for path in [&binaries.server, &binaries.bench] {
         if !path.is_file() {
@@ -159,37 +168,15 @@ fn build(root: &Path, release: bool, rustflags: Option<&str>) -> Result<Binaries
     Ok(binaries)
 }
 
+fn build(root: &Path, release: bool, rustflags: Option<&str>) -> Result<Binaries> {
+    build_binaries(root, "ingest_bench", true, release, rustflags)
+}
+
 /// A fresh database and server, the load generator against them, and the cleanup. Returns
 /// the load generator's exit code.
 fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Result<u8> {
     let mut scratch = Scratch::create(root, db, &binaries.server)?;
-    step(format!(
-        "fresh database {}: migrate, tenant `bench`, an ingest key",
-        scratch.database()
-    ));
-    scratch.admin(&["migrate"], &[])?;
-    scratch.admin(
-        &["create-tenant", "--slug", "bench", "--name", "Bench"],
-        &[],
-    )?;
-    let key = scratch
-        .admin(
-            &[
-                "create-api-key",
-                "--tenant",
-                "bench",
-                "--name",
-                "bench",
-                "--scopes",
-                "ingest,read",
-            ],
-            &[],
-        )?
-        .trim()
-        .to_string();
-    if key.is_empty() || key.contains(char::is_whitespace) {
-        bail!("`faultline create-api-key` printed no key");
-    }
+    let key = scratch.bench_tenant("ingest,read")?;
 
     let (addr, pid) = scratch.serve(SERVER_LOG, &[])?;
     let mut bench = command(&binaries.bench, root);
@@ -235,7 +222,7 @@ fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Resu
 
 /// A fresh database `faultline_bench_<pid>` and, once started, `faultline serve` on it: what a
 /// benchmark runs against. Dropping it stops the server and drops the database.
-struct Scratch<'a> {
+pub(super) struct Scratch<'a> {
     session: ServedDatabase<'a>,
     /// The database's URL.
     url: String,
@@ -264,6 +251,39 @@ impl<'a> Scratch<'a> {
 
     fn database(&self) -> &str {
         &self.session.database
+    }
+
+    /// Migrates the database and creates the tenant `bench` with an API key of `scopes`;
+    /// returns the key.
+    fn bench_tenant(&self, scopes: &str) -> Result<String> {
+        step(format!(
+            "fresh database {}: migrate, tenant `bench`, a key ({scopes})",
+            self.database()
+        ));
+        self.admin(&["migrate"], &[])?;
+        self.admin(
+            &["create-tenant", "--slug", "bench", "--name", "Bench"],
+            &[],
+        )?;
+        let key = self
+            .admin(
+                &[
+                    "create-api-key",
+                    "--tenant",
+                    "bench",
+                    "--name",
+                    "bench",
+                    "--scopes",
+                    scopes,
+                ],
+                &[],
+            )?
+            .trim()
+            .to_string();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            bail!("`faultline create-api-key` printed no key");
+        }
+        Ok(key)
     }
 
     /// Runs an admin command of `faultline` on the database; returns what it printed.

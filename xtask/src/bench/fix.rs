@@ -9,14 +9,14 @@
 //! then the server is stopped and the database dropped. `--smoke` (what `cargo xtask test`
 //! runs): debug build, 30 runs, only to prove it still works.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
-use super::{Scratch, report};
+use super::{Binaries, Scratch, build_binaries, report};
 use crate::bail;
 use crate::pg::{Guard, Server, Source, Tuning};
-use crate::util::{Result, check, command, exit_code, rel, step, target_dir, tee};
+use crate::util::{Result, command, exit_code, rel, step, tee};
 
 const SERVER_LOG: &str = "target/bench-fix-server.log";
 const REPORT: &str = "target/bench-fix.txt";
@@ -93,80 +93,15 @@ pub fn smoke(root: &Path, server: &Server, rustflags: &str) -> Result<()> {
     }
 }
 
-struct Binaries {
-    server: PathBuf,
-    bench: PathBuf,
-}
-
-/// Builds the server binary, then the measurer: two cargo calls, because building the
-/// example activates the server's dev-dependencies, whose features would otherwise be
-/// unified into the binary too; apart, the binary is the one `cargo leptos build` makes and
-/// its artifacts are reused (LEPTOS_OUTPUT_NAME is what cargo-leptos sets).
 fn build(root: &Path, release: bool, rustflags: Option<&str>) -> Result<Binaries> {
-    let profile = if release { " --release" } else { "" };
-    for target in [["--bin", "faultline"], ["--example", "fix_bench"]] {
-        let mut cargo = command("cargo", root);
-        cargo.arg("build");
-        if release {
-            cargo.arg("--release");
-        }
-        cargo
-            .args(["-p", "server"])
-            .args(target)
-            .env("LEPTOS_OUTPUT_NAME", "faultline");
-        if let Some(flags) = rustflags {
-            cargo.env("RUSTFLAGS", flags);
-        }
-        step(format!(
-            "building: cargo build{profile} -p server {}",
-            target.join(" ")
-        ));
-        check(&mut cargo)?;
-    }
-    let dir = target_dir(root).join(if release { "release" } else { "debug" });
-    let binaries = Binaries {
-        server: dir.join("faultline"),
-        bench: dir.join("examples/fix_bench"),
-    };
-    for path in [&binaries.server, &binaries.bench] {
-        if !path.is_file() {
-            bail!("{} is missing after the build", path.display());
-        }
-    }
-    Ok(binaries)
+    build_binaries(root, "fix_bench", true, release, rustflags)
 }
 
 /// A fresh database and server, the measurer against them, and the cleanup. Returns the
 /// measurer's exit code.
 fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Result<u8> {
     let mut scratch = Scratch::create(root, db, &binaries.server)?;
-    step(format!(
-        "fresh database {}: migrate, tenant `bench`, an API key",
-        scratch.database()
-    ));
-    scratch.admin(&["migrate"], &[])?;
-    scratch.admin(
-        &["create-tenant", "--slug", "bench", "--name", "Bench"],
-        &[],
-    )?;
-    let key = scratch
-        .admin(
-            &[
-                "create-api-key",
-                "--tenant",
-                "bench",
-                "--name",
-                "bench",
-                "--scopes",
-                "ingest,read,fix",
-            ],
-            &[],
-        )?
-        .trim()
-        .to_string();
-    if key.is_empty() || key.contains(char::is_whitespace) {
-        bail!("`faultline create-api-key` printed no key");
-    }
+    let key = scratch.bench_tenant("ingest,read,fix")?;
 
     // The playbook's step calls the server's own /health.
     let env = [("FAULTLINE_FIX_ALLOWED_HOSTS", "127.0.0.1".to_string())];

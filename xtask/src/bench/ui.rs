@@ -9,15 +9,15 @@
 //! database dropped. `--smoke` (what `cargo xtask test` runs): debug build, 20,000 events in
 //! 200 groups, 20 requests per page, only to prove it still works.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
-use super::{Scratch, report};
+use super::{Binaries, Scratch, build_binaries, report};
 use crate::bail;
 use crate::install;
 use crate::pg::{Guard, Server, Source, Tuning};
-use crate::util::{Result, check, command, exit_code, rel, step, target_dir, tee};
+use crate::util::{Result, check, command, exit_code, rel, step, tee};
 
 const SERVER_LOG: &str = "target/bench-ui-server.log";
 const REPORT: &str = "target/bench-ui.txt";
@@ -122,42 +122,9 @@ pub fn smoke(root: &Path, server: &Server, rustflags: &str) -> Result<()> {
     }
 }
 
-struct Binaries {
-    server: PathBuf,
-    bench: PathBuf,
-}
-
-/// Builds the generator with plain cargo, apart from the server (whose binary cargo-leptos
-/// has just made): building the example activates the server's dev-dependencies, whose
-/// features would otherwise be unified into the binary too.
+/// The generator, built apart from the server (whose binary cargo-leptos has just made).
 fn build(root: &Path, release: bool, rustflags: Option<&str>) -> Result<Binaries> {
-    let mut cargo = command("cargo", root);
-    cargo.arg("build");
-    if release {
-        cargo.arg("--release");
-    }
-    cargo
-        .args(["-p", "server", "--example", "ui_bench"])
-        .env("LEPTOS_OUTPUT_NAME", "faultline");
-    if let Some(flags) = rustflags {
-        cargo.env("RUSTFLAGS", flags);
-    }
-    step(format!(
-        "building: cargo build{} -p server --example ui_bench",
-        if release { " --release" } else { "" }
-    ));
-    check(&mut cargo)?;
-    let dir = target_dir(root).join(if release { "release" } else { "debug" });
-    let binaries = Binaries {
-        server: dir.join("faultline"),
-        bench: dir.join("examples/ui_bench"),
-    };
-    for path in [&binaries.server, &binaries.bench] {
-        if !path.is_file() {
-            bail!("{} is missing after the build", path.display());
-        }
-    }
-    Ok(binaries)
+    build_binaries(root, "ui_bench", false, release, rustflags)
 }
 
 /// A fresh database and server, the generator against them, and the cleanup. Returns the
