@@ -13,6 +13,8 @@ pub mod fixes;
 #[cfg(feature = "ssr")]
 pub mod mcp;
 pub mod members;
+#[cfg(feature = "ssr")]
+pub mod metrics;
 pub mod overview;
 pub mod playbooks;
 #[cfg(feature = "ssr")]

@@ -37,6 +37,8 @@ pub struct Settings {
     pub ai: Option<AiSettings>,
     /// Sentry events one company's DSN may send per minute (0: no limit).
     pub sentry_per_minute: u32,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
 }
 
 /// Where and how AI fix suggestions are asked for.
@@ -80,6 +82,7 @@ impl Default for Settings {
             fix_approval_secs: 24 * 3600,
             ai: None,
             sentry_per_minute: 6000,
+            metrics_token: None,
         }
     }
 }

@@ -190,6 +190,10 @@ pub struct ServeArgs {
     /// 429 with Retry-After and X-Sentry-Rate-Limits, as Sentry SDKs expect.
     #[arg(long, env = "FAULTLINE_SENTRY_RATE_LIMIT", default_value_t = 6000)]
     pub sentry_rate_limit: u32,
+    /// A token Prometheus must send (`Authorization: Bearer …`) to scrape /metrics; open
+    /// when unset.
+    #[arg(long, env = "FAULTLINE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Directory holding the built site (pkg/ with WASM, JS, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -232,6 +236,12 @@ impl ServeArgs {
                     max_tokens: 1500,
                 }),
             sentry_per_minute: self.sentry_rate_limit,
+            metrics_token: self
+                .metrics_token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Router assembly: pages, server functions, operational endpoints and the middleware stack.
 
 use crate::session_store::PgSessionStore;
-use crate::{health, middleware, rest, sentry, stream};
+use crate::{health, metrics, middleware, rest, sentry, stream};
 use app::state::AppState;
 use app::{App, shell};
 use axum::Router;
@@ -42,6 +42,7 @@ pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/errors", get(rest::list_errors))
         .route("/api/errors/log", post(rest::log_error))
         .route("/api/errors/{id}", get(rest::get_error))
@@ -71,6 +72,7 @@ pub fn build(state: AppState, sessions: &SessionOptions) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(middleware::server_fn_status))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(middleware::require_sign_in))
         .layer(session_layer)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::limit_body))

@@ -46,6 +46,7 @@ fn answer(result: Result<Option<String>, AppError>) -> Response {
     match result {
         Ok(id) => Json(json!({ "id": id })).into_response(),
         Err(e) => {
+            app::metrics::METRICS.rejected(e.code(), 1);
             let wait = match &e {
                 AppError::RateLimited { retry_after, .. } => Some(*retry_after),
                 _ => None,

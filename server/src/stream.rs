@@ -22,22 +22,44 @@ pub async fn stream(State(state): State<AppState>, session: Session) -> Response
         Ok(tenant) => tenant,
         Err(e) => return e.into_response(),
     };
-    let events = futures::stream::unfold(state.live.subscribe(), move |mut rx| async move {
-        loop {
-            let event = match rx.recv().await {
-                Ok(GroupsChanged { tenant_id, groups }) if tenant_id == tenant => Event::default()
-                    .event("groups")
-                    .json_data(serde_json::json!({ "g": groups })),
-                Ok(_) => continue,
-                Err(RecvError::Lagged(missed)) => {
-                    Ok(Event::default().event("lagged").data(missed.to_string()))
-                }
-                Err(RecvError::Closed) => return None,
-            };
-            return Some((event, rx));
-        }
-    });
+    let client = LiveClient::connected();
+    let events = futures::stream::unfold(
+        (state.live.subscribe(), client),
+        move |(mut rx, client)| async move {
+            loop {
+                let event = match rx.recv().await {
+                    Ok(GroupsChanged { tenant_id, groups }) if tenant_id == tenant => {
+                        Event::default()
+                            .event("groups")
+                            .json_data(serde_json::json!({ "g": groups }))
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => {
+                        Ok(Event::default().event("lagged").data(missed.to_string()))
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((event, (rx, client)));
+            }
+        },
+    );
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
+}
+
+/// Counts a connected live-feed browser for `/metrics` while it stays connected.
+struct LiveClient;
+
+impl LiveClient {
+    fn connected() -> Self {
+        app::metrics::METRICS.live_clients(1);
+        LiveClient
+    }
+}
+
+impl Drop for LiveClient {
+    fn drop(&mut self) {
+        app::metrics::METRICS.live_clients(-1);
+    }
 }

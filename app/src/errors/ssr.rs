@@ -16,9 +16,16 @@ pub async fn log_one(
     input: LogErrorInput,
 ) -> Result<StoredEvent, AppError> {
     let tenant = key.require(Scope::Ingest)?;
-    let event = input.normalize(chrono::Utc::now())?;
-    let mut outcomes = state.ingest.submit(tenant, vec![event]).await?;
-    outcomes.pop().unwrap_or(Err(AppError::Internal))
+    let stored = async {
+        let event = input.normalize(chrono::Utc::now())?;
+        let mut outcomes = state.ingest.submit(tenant, vec![event]).await?;
+        outcomes.pop().unwrap_or(Err(AppError::Internal))
+    }
+    .await;
+    if let Err(e) = &stored {
+        crate::metrics::METRICS.rejected(e.code(), 1);
+    }
+    stored
 }
 
 /// Stores a batch; each item is validated on its own and answered in order.
@@ -55,7 +62,13 @@ pub async fn log_batch(
         }
     }
     if !valid.is_empty() {
-        let outcomes = state.ingest.submit(tenant, valid).await?;
+        let outcomes = match state.ingest.submit(tenant, valid).await {
+            Ok(o) => o,
+            Err(e) => {
+                crate::metrics::METRICS.rejected(e.code(), results.len() as u64);
+                return Err(e);
+            }
+        };
         for (pos, outcome) in positions.into_iter().zip(outcomes) {
             results[pos] = Some(outcome);
         }
@@ -84,6 +97,11 @@ pub async fn log_batch(
             },
         })
         .collect();
+    for r in &results {
+        if let Some(e) = &r.error {
+            crate::metrics::METRICS.rejected(&e.error, 1);
+        }
+    }
     let accepted = results.iter().filter(|r| r.ok).count();
     Ok(BatchResult {
         accepted,

@@ -37,6 +37,14 @@ pub struct IngestHandle {
 pub type Outcomes = Vec<Result<StoredEvent, AppError>>;
 
 impl IngestHandle {
+    /// Requests waiting in the writers' queues.
+    pub fn queued(&self) -> usize {
+        self.writers
+            .iter()
+            .map(|w| w.max_capacity() - w.capacity())
+            .sum()
+    }
+
     /// Starts `writers` writer tasks over `pool`, sharing a queue budget of `capacity` requests.
     pub fn spawn(pool: PgPool, capacity: usize, writers: usize) -> Self {
         let writers = writers.clamp(1, 16);
@@ -243,6 +251,12 @@ impl Writer {
             other => other,
         };
         let (stored, learned) = result?;
+        let new_groups: std::collections::HashSet<i64> = stored
+            .iter()
+            .filter(|s| s.is_new_group)
+            .map(|s| s.group_id)
+            .collect();
+        crate::metrics::METRICS.batch(stored.len(), new_groups.len());
         if self.groups.len() + learned.groups.len() > CACHED_IDS {
             self.groups.clear();
         }
