@@ -2,6 +2,7 @@
 //! by the server (`ssr`) and the browser (`hydrate`). One folder per concern.
 
 pub mod agents;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;

@@ -39,6 +39,12 @@ pub struct Settings {
     pub sentry_per_minute: u32,
     /// When set, `/metrics` needs `Authorization: Bearer <this>`.
     pub metrics_token: Option<String>,
+    /// Where people reach this server (links in alerts), e.g. `https://faultline.example.com`.
+    pub public_url: String,
+    /// The first retry of a failed alert delivery waits this long (then doubling).
+    pub alert_retry_base_ms: u64,
+    /// How often rate and agent-offline alert rules are checked, in milliseconds.
+    pub alert_check_ms: u64,
 }
 
 /// Where and how AI fix suggestions are asked for.
@@ -83,6 +89,9 @@ impl Default for Settings {
             ai: None,
             sentry_per_minute: 6000,
             metrics_token: None,
+            public_url: "http://127.0.0.1:3000".into(),
+            alert_retry_base_ms: 5000,
+            alert_check_ms: 10_000,
         }
     }
 }

@@ -194,6 +194,9 @@ pub struct ServeArgs {
     /// when unset.
     #[arg(long, env = "FAULTLINE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Where people reach this server, for links in alerts (default: http://<bind>).
+    #[arg(long, env = "FAULTLINE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Directory holding the built site (pkg/ with WASM, JS, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -236,6 +239,13 @@ impl ServeArgs {
                     max_tokens: 1500,
                 }),
             sentry_per_minute: self.sentry_rate_limit,
+            public_url: self
+                .public_url
+                .clone()
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| format!("http://{}", self.bind)),
+            alert_retry_base_ms: 5000,
+            alert_check_ms: 10_000,
             metrics_token: self
                 .metrics_token
                 .as_deref()

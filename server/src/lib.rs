@@ -56,6 +56,7 @@ pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) ->
     app::errors::ssr::spawn_retention_sweeper(pool.clone(), Duration::from_secs(3600));
     let settings = Arc::new(settings);
     app::fixes::engine::spawn(pool.clone(), settings.clone());
+    app::alerts::engine::spawn(pool.clone(), settings.clone());
     AppState {
         leptos_options,
         ingest: app::errors::writer::IngestHandle::spawn(

@@ -573,6 +573,24 @@ impl Writer {
                     .execute(&mut *tx)
                     .await?;
                 }
+                // Likewise for companies with an alert rule about them.
+                let alerting = sqlx::query!(
+                    r#"INSERT INTO alert_triggers (tenant_id, kind, group_id)
+                       SELECT x.t, CASE x.r WHEN 'new' THEN 'new_group' ELSE 'regression' END, x.g
+                       FROM UNNEST($1::int8[], $2::int8[], $3::text[]) AS x(t, g, r)
+                       WHERE EXISTS (SELECT 1 FROM alert_rules a WHERE a.tenant_id = x.t AND a.enabled
+                                     AND a.kind = CASE x.r WHEN 'new' THEN 'new_group' ELSE 'regression' END)"#,
+                    &tt,
+                    &tg,
+                    &tr as &[&str]
+                )
+                .execute(&mut *tx)
+                .await?;
+                if alerting.rows_affected() > 0 {
+                    crate::alerts::ssr::wake(&mut *tx).await.map_err(|_| {
+                        sqlx::Error::Protocol("waking the alert engine failed".into())
+                    })?;
+                }
             }
         }
         if !gid.is_empty() {

@@ -464,31 +464,7 @@ async fn http_call(
     expect: Option<u16>,
 ) -> Result<String, String> {
     check_url(url, policy).map_err(|e| format!("refused: {url} {e}"))?;
-    let host = url_host(url)?;
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("refused: {url}: {e}"))?;
-    let port = parsed.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| format!("could not resolve {host}: {e}"))?
-            .collect(),
-    };
-    if addrs.is_empty() {
-        return Err(format!("{host} has no address"));
-    }
-    if let Some(bad) = addrs.iter().find(|a| forbidden_ip(a.ip())) {
-        return Err(format!(
-            "refused: {host} resolves to {}, a link-local or metadata address",
-            bad.ip()
-        ));
-    }
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(HTTP_TIMEOUT)
-        .resolve_to_addrs(&host, &addrs)
-        .build()
-        .map_err(|e| format!("could not prepare the request: {e}"))?;
+    let (client, parsed) = pinned_client(url, |_| true).await?;
     let method = reqwest::Method::from_bytes(method.as_bytes())
         .map_err(|_| format!("refused: bad method {method}"))?;
     let mut request = client.request(method.clone(), parsed);
@@ -511,6 +487,47 @@ async fn http_call(
         None => status.is_success(),
     };
     if ok { Ok(out) } else { Err(out) }
+}
+
+/// A client for `url` that can only reach the addresses its host resolves to now, each
+/// checked: never link-local or metadata addresses, and only addresses `allowed` accepts; it
+/// follows no redirect. The URL must be http(s) without credentials.
+pub(crate) async fn pinned_client(
+    url: &str,
+    allowed: impl Fn(IpAddr) -> bool,
+) -> Result<(reqwest::Client, reqwest::Url), String> {
+    let host = url_host(url)?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("refused: {url}: {e}"))?;
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| format!("could not resolve {host}: {e}"))?
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    if let Some(bad) = addrs.iter().find(|a| forbidden_ip(a.ip())) {
+        return Err(format!(
+            "refused: {host} resolves to {}, a link-local or metadata address",
+            bad.ip()
+        ));
+    }
+    if let Some(bad) = addrs.iter().find(|a| !allowed(a.ip())) {
+        return Err(format!(
+            "refused: {host} resolves to {}, a private address not on FAULTLINE_FIX_ALLOWED_HOSTS",
+            bad.ip()
+        ));
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(HTTP_TIMEOUT)
+        .resolve_to_addrs(&host, &addrs)
+        .build()
+        .map_err(|e| format!("could not prepare the request: {e}"))?;
+    Ok((client, parsed))
 }
 
 /// Hands `task` to an agent (by name, or the one that reported the error) and waits up to
@@ -774,6 +791,17 @@ async fn conclude(
                 notes.push(text);
             }
         }
+        sqlx::query!(
+            r#"INSERT INTO alert_triggers (tenant_id, kind, group_id, details)
+               SELECT $1, 'fix_failed', $2, $3
+               WHERE EXISTS (SELECT 1 FROM alert_rules WHERE tenant_id = $1 AND enabled AND kind = 'fix_failed')"#,
+            run.tenant,
+            run.group,
+            json!({ "fix_run_id": run.id, "playbook": run.playbook_name, "reason": reason })
+        )
+        .execute(&mut *tx)
+        .await?;
+        crate::alerts::ssr::wake(&mut *tx).await?;
         let responder = sqlx::query!(
             r#"SELECT a.id, a.name FROM tenants t JOIN agents a ON a.tenant_id = t.id AND a.id = t.responder_agent_id
                WHERE t.id = $1"#,

@@ -1,7 +1,8 @@
-//! `/settings`: the company's own settings, its members and its API keys.
+//! `/settings`: the company's own settings, its members, its API keys and its alert rules.
 
 use super::ErrorNote;
 use super::layout::WithUser;
+use crate::alerts::ui::{AlertsSection, AlertsState};
 use crate::api_keys::ui::{ApiKeysSection, KeysState};
 use crate::auth::{CurrentUser, Role};
 use crate::members::ui::{MembersSection, MembersState};
@@ -16,10 +17,11 @@ pub fn SettingsPage() -> impl IntoView {
     let company = CompanyState::load();
     let members = MembersState::load();
     let keys = KeysState::load();
+    let alerts = AlertsState::load();
     view! {
         <Title text="Settings"/>
         <h1>"Settings"</h1>
-        <WithUser view=move |user| settings(user, company, members, keys)/>
+        <WithUser view=move |user| settings(user, company, members, keys, alerts)/>
     }
 }
 
@@ -28,6 +30,7 @@ fn settings(
     company: CompanyState,
     members: MembersState,
     keys: KeysState,
+    alerts: AlertsState,
 ) -> impl IntoView {
     let Some(tenant) = user.tenant.clone() else {
         return view! {
@@ -42,10 +45,12 @@ fn settings(
             <a href="#company-title">"Company"</a>
             <a href="#members-title">"Members"</a>
             <a href="#keys-title">"API keys"</a>
+            <a href="#alerts-title">"Alerts"</a>
         </nav>
         <CompanySettings state=company/>
         <MembersSection state=members can_manage=admin/>
         <ApiKeysSection user state=keys/>
+        <AlertsSection state=alerts/>
     }
     .into_any()
 }
