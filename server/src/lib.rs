@@ -55,8 +55,9 @@ pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) ->
     app::errors::ssr::spawn_ignore_sweeper(pool.clone(), Duration::from_secs(30));
     app::errors::ssr::spawn_retention_sweeper(pool.clone(), Duration::from_secs(3600));
     let settings = Arc::new(settings);
-    app::fixes::engine::spawn(pool.clone(), settings.clone());
-    app::alerts::engine::spawn(pool.clone(), settings.clone());
+    let live = app::errors::live::Live::spawn(pool.clone());
+    app::fixes::engine::spawn(pool.clone(), settings.clone(), live.fix_wakeups());
+    app::alerts::engine::spawn(pool.clone(), settings.clone(), live.alert_wakeups());
     AppState {
         leptos_options,
         ingest: app::errors::writer::IngestHandle::spawn(
@@ -64,7 +65,7 @@ pub fn state(pool: PgPool, settings: Settings, leptos_options: LeptosOptions) ->
             settings.ingest_queue,
             settings.ingest_writers,
         ),
-        live: app::errors::live::Live::spawn(pool.clone()),
+        live,
         pool,
         settings,
         started_at: Instant::now(),

@@ -3,13 +3,12 @@
 //! seconds, and sends the outbox — claimed with `SKIP LOCKED`, retried with exponential backoff
 //! and jitter, given up after [`MAX_ATTEMPTS`].
 
-use super::ssr::{Alert, CHANNEL, allow_listed, enqueue, may_reach};
+use super::ssr::{Alert, allow_listed, enqueue, may_reach};
 use crate::error::AppError;
 use crate::errors::pure::{parse_severity, truncate_utf8};
 use crate::state::Settings;
 use serde_json::json;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -25,30 +24,8 @@ pub fn backoff(base: Duration, attempts: i32, jitter: f64) -> Duration {
     Duration::from_secs_f64(capped * (0.8 + 0.4 * jitter.clamp(0.0, 1.0)))
 }
 
-/// Starts the engine.
-pub fn spawn(pool: PgPool, settings: Arc<Settings>) {
-    let wake = Arc::new(Notify::new());
-    {
-        let (pool, wake) = (pool.clone(), wake.clone());
-        tokio::spawn(async move {
-            loop {
-                let listened = async {
-                    let mut l = PgListener::connect_with(&pool).await?;
-                    l.listen(CHANNEL).await?;
-                    loop {
-                        l.recv().await?;
-                        wake.notify_waiters();
-                    }
-                    #[allow(unreachable_code)]
-                    Ok::<(), sqlx::Error>(())
-                };
-                if let Err(e) = listened.await {
-                    tracing::warn!(error = ?e, "alerts: listening failed; reconnecting");
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
-    }
+/// Starts the engine, woken through `wake` (the process's one listener, see `errors::live`).
+pub fn spawn(pool: PgPool, settings: Arc<Settings>, wake: Arc<Notify>) {
     tokio::spawn(async move {
         let check_every = Duration::from_millis(settings.alert_check_ms.max(100));
         let mut last_check: Option<Instant> = None;

@@ -5,7 +5,7 @@
 //! lease while it runs; a run whose server died is started again if it had not acted yet,
 //! else failed with the reason. Runs waiting for approval too long expire.
 
-use super::ssr::{CHANNEL, StartRequest, Trigger, activity, start_in};
+use super::ssr::{StartRequest, Trigger, activity, start_in};
 use crate::error::AppError;
 use crate::errors::pure::{scrub_text, truncate_utf8};
 use crate::playbooks::rules::{Policy, check_command, check_url, forbidden_ip, url_host};
@@ -14,7 +14,6 @@ use crate::playbooks::{Action, PlaybookSpec, Verify};
 use crate::state::Settings;
 use serde_json::json;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,23 +34,10 @@ const DEFAULT_STEP_SECS: u32 = 120;
 /// Most output kept per step.
 const MAX_OUTPUT: usize = 16 * 1024;
 
-/// Starts the engine: a listener, `settings.fix_workers` workers and the recovery sweeper.
-pub fn spawn(pool: PgPool, settings: Arc<Settings>) {
-    let wake = Arc::new(Notify::new());
+/// Starts the engine: `settings.fix_workers` workers, woken through `wake` (the process's
+/// one listener, see `errors::live`), and the recovery sweeper.
+pub fn spawn(pool: PgPool, settings: Arc<Settings>, wake: Arc<Notify>) {
     let process = uuid::Uuid::new_v4().simple().to_string();
-    {
-        let (pool, wake) = (pool.clone(), wake.clone());
-        tokio::spawn(async move {
-            loop {
-                if let Err(e) = listen(&pool, &wake).await {
-                    tracing::warn!(error = ?e, "fix engine: listening failed; reconnecting");
-                }
-                // Whatever was notified meanwhile is found by looking.
-                wake.notify_waiters();
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
-    }
     for n in 0..settings.fix_workers.max(1) {
         let worker = Worker {
             pool: pool.clone(),
@@ -74,15 +60,6 @@ pub fn spawn(pool: PgPool, settings: Arc<Settings>) {
             }
         }
     });
-}
-
-async fn listen(pool: &PgPool, wake: &Notify) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    loop {
-        listener.recv().await?;
-        wake.notify_waiters();
-    }
 }
 
 /// A run a worker holds.
