@@ -196,28 +196,19 @@ fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Resu
         bench.arg("--smoke");
     }
     bench.args(&options.extra);
-    step(format!(
-        "running {}{}",
-        rel(root, &binaries.bench),
-        if options.smoke {
-            " --smoke (~10 s)"
-        } else {
-            " (4 phases + warm-up, about 2 minutes)"
-        }
-    ));
-    let started = Instant::now();
-    let (status, output) = tee(&mut bench)?;
-    scratch.finish();
-    report(
-        root,
+    let note = if options.smoke {
+        " --smoke (~10 s)"
+    } else {
+        " (4 phases + warm-up, about 2 minutes)"
+    };
+    scratch.measure(
+        &mut bench,
+        &binaries.bench,
+        note,
         REPORT,
-        &output,
-        started,
-        status,
         SERVER_LOG,
         "load generator",
-    );
-    Ok(exit_code(status))
+    )
 }
 
 /// A fresh database `faultline_bench_<pid>` and, once started, `faultline serve` on it: what a
@@ -251,6 +242,35 @@ impl<'a> Scratch<'a> {
 
     fn database(&self) -> &str {
         &self.session.database
+    }
+
+    /// Runs the measuring program `bench` (at `program`, named in the step line with `note`),
+    /// its output shown and kept; then stops the server, drops the database and saves the
+    /// report. Returns the program's exit code.
+    fn measure(
+        self,
+        bench: &mut std::process::Command,
+        program: &Path,
+        note: &str,
+        report_file: &str,
+        server_log: &str,
+        what: &str,
+    ) -> Result<u8> {
+        let root = self.root;
+        step(format!("running {}{note}", rel(root, program)));
+        let started = Instant::now();
+        let (status, output) = tee(bench)?;
+        self.finish();
+        report(
+            root,
+            report_file,
+            &output,
+            started,
+            status,
+            server_log,
+            what,
+        );
+        Ok(exit_code(status))
     }
 
     /// Migrates the database and creates the tenant `bench` with an API key of `scopes`;

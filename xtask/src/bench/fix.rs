@@ -13,10 +13,10 @@ use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
-use super::{Binaries, Scratch, build_binaries, report};
+use super::{Binaries, Scratch, build_binaries};
 use crate::bail;
 use crate::pg::{Guard, Server, Source, Tuning};
-use crate::util::{Result, command, exit_code, rel, step, tee};
+use crate::util::{Result, command, step};
 
 const SERVER_LOG: &str = "target/bench-fix-server.log";
 const REPORT: &str = "target/bench-fix.txt";
@@ -126,28 +126,19 @@ fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Resu
         bench.arg("--smoke");
     }
     bench.args(&options.extra);
-    step(format!(
-        "running {}{}",
-        rel(root, &binaries.bench),
-        if options.smoke {
-            " --smoke (~10 s)"
-        } else {
-            " (baseline, then one run at a time; about a minute)"
-        }
-    ));
-    let started = Instant::now();
-    let (status, output) = tee(&mut bench)?;
-    scratch.finish();
-    report(
-        root,
+    let note = if options.smoke {
+        " --smoke (~10 s)"
+    } else {
+        " (baseline, then one run at a time; about a minute)"
+    };
+    scratch.measure(
+        &mut bench,
+        &binaries.bench,
+        note,
         REPORT,
-        &output,
-        started,
-        status,
         SERVER_LOG,
         "fix-engine benchmark",
-    );
-    Ok(exit_code(status))
+    )
 }
 
 #[cfg(test)]

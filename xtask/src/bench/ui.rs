@@ -13,11 +13,11 @@ use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
-use super::{Binaries, Scratch, build_binaries, report};
+use super::{Binaries, Scratch, build_binaries};
 use crate::bail;
 use crate::install;
 use crate::pg::{Guard, Server, Source, Tuning};
-use crate::util::{Result, check, command, exit_code, rel, step, tee};
+use crate::util::{Result, check, command, step};
 
 const SERVER_LOG: &str = "target/bench-ui-server.log";
 const REPORT: &str = "target/bench-ui.txt";
@@ -196,28 +196,19 @@ fn run(root: &Path, db: &Server, binaries: &Binaries, options: &Options) -> Resu
         bench.arg("--smoke");
     }
     bench.args(&options.extra);
-    step(format!(
-        "running {}{}",
-        rel(root, &binaries.bench),
-        if options.smoke {
-            " --smoke (~15 s)"
-        } else {
-            " (load, then every page; a few minutes)"
-        }
-    ));
-    let started = Instant::now();
-    let (status, output) = tee(&mut bench)?;
-    scratch.finish();
-    report(
-        root,
+    let note = if options.smoke {
+        " --smoke (~15 s)"
+    } else {
+        " (load, then every page; a few minutes)"
+    };
+    scratch.measure(
+        &mut bench,
+        &binaries.bench,
+        note,
         REPORT,
-        &output,
-        started,
-        status,
         SERVER_LOG,
         "dashboard benchmark",
-    );
-    Ok(exit_code(status))
+    )
 }
 
 #[cfg(test)]
