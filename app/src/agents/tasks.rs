@@ -16,20 +16,25 @@ const POLL: Duration = Duration::from_millis(250);
 /// Most output kept from an agent's answer.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
-/// Checks a task name: 1–100 of `a-z`, `0-9`, `_` and `.` (`restart_service`).
-pub fn parse_task(raw: &str) -> Result<String, AppError> {
-    let task = raw.trim();
-    let ok = (1..=100).contains(&task.len())
+/// What a task name may be, for people.
+pub const TASK_NAME_RULE: &str =
+    "a task name is 1–100 of a-z, 0-9, '_' and '.' (e.g. restart_service)";
+
+/// Whether `task` is 1–100 of `a-z`, `0-9`, `_` and `.` (`restart_service`).
+pub fn is_task_name(task: &str) -> bool {
+    (1..=100).contains(&task.len())
         && task
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
-    if ok {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+}
+
+/// Checks a task name (see [`is_task_name`]), trimmed.
+pub fn parse_task(raw: &str) -> Result<String, AppError> {
+    let task = raw.trim();
+    if is_task_name(task) {
         Ok(task.to_owned())
     } else {
-        Err(AppError::invalid(
-            "task",
-            "a task name is 1–100 of a-z, 0-9, '_' and '.' (e.g. restart_service)",
-        ))
+        Err(AppError::invalid("task", TASK_NAME_RULE))
     }
 }
 

@@ -57,7 +57,7 @@ pub fn check_webhook(url: &str, policy: &Policy) -> Result<(), String> {
             "private addresses only when the host is on FAULTLINE_FIX_ALLOWED_HOSTS".into()
         });
     }
-    if ["metadata.google.internal", "metadata", "instance-data"].contains(&host.as_str()) {
+    if crate::playbooks::rules::METADATA_HOSTS.contains(&host.as_str()) {
         return Err("cloud metadata endpoints are never allowed".into());
     }
     Ok(())

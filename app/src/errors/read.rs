@@ -560,14 +560,23 @@ async fn record(
 
 /// Checks optional notes: trimmed, empty means none, at most [`MAX_NOTES_CHARS`].
 fn check_notes<'a>(field: &str, notes: Option<&'a str>) -> Result<Option<&'a str>, AppError> {
-    let notes = notes.map(str::trim).filter(|n| !n.is_empty());
-    if notes.is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS) {
+    check_text(field, notes, MAX_NOTES_CHARS)
+}
+
+/// Checks optional free text: trimmed, empty means none, at most `max` characters.
+pub(crate) fn check_text<'a>(
+    field: &str,
+    text: Option<&'a str>,
+    max: usize,
+) -> Result<Option<&'a str>, AppError> {
+    let text = text.map(str::trim).filter(|n| !n.is_empty());
+    if text.is_some_and(|n| n.chars().count() > max) {
         return Err(AppError::invalid(
             field,
-            format!("must be at most {MAX_NOTES_CHARS} characters"),
+            format!("must be at most {max} characters"),
         ));
     }
-    Ok(notes)
+    Ok(text)
 }
 
 /// Opens a resolved or ignored group again; 404 for other tenants' ids.

@@ -322,13 +322,14 @@ impl<'a> StepLog<'a> {
     }
 }
 
-async fn next_seq(pool: &PgPool, tenant: i64, run: i64) -> Result<i32, AppError> {
+/// The number the next line of run `run`'s log gets.
+async fn next_seq(db: impl sqlx::PgExecutor<'_>, tenant: i64, run: i64) -> Result<i32, AppError> {
     Ok(sqlx::query_scalar!(
         r#"SELECT coalesce(max(seq), 0) + 1 AS "n!" FROM fix_run_steps WHERE tenant_id = $1 AND run_id = $2"#,
         tenant,
         run
     )
-    .fetch_one(pool)
+    .fetch_one(db)
     .await?)
 }
 
@@ -820,13 +821,7 @@ async fn conclude(
             notes.push(text);
         }
     }
-    let mut seq = sqlx::query_scalar!(
-        r#"SELECT coalesce(max(seq), 0) + 1 AS "n!" FROM fix_run_steps WHERE tenant_id = $1 AND run_id = $2"#,
-        run.tenant,
-        run.id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let mut seq = next_seq(&mut *tx, run.tenant, run.id).await?;
     for text in log_notes {
         sqlx::query!(
             r#"INSERT INTO fix_run_steps (tenant_id, run_id, seq, phase, description, status, finished_at)

@@ -317,17 +317,6 @@ pub(crate) async fn activity(
     Ok(())
 }
 
-fn check_notes(field: &str, notes: Option<&str>) -> Result<Option<String>, AppError> {
-    let notes = notes.map(str::trim).filter(|n| !n.is_empty());
-    if notes.is_some_and(|n| n.chars().count() > MAX_NOTES_CHARS) {
-        return Err(AppError::invalid(
-            field,
-            format!("must be at most {MAX_NOTES_CHARS} characters"),
-        ));
-    }
-    Ok(notes.map(str::to_owned))
-}
-
 /// Approves or rejects run `id` of `tenant` waiting for approval; a rejection needs `notes`
 /// (the reason). 404 for other companies' runs, 409 when it is not waiting. Audit-logged.
 pub async fn decide(
@@ -338,7 +327,8 @@ pub async fn decide(
     notes: Option<&str>,
     actor: &str,
 ) -> Result<(), AppError> {
-    let notes = check_notes(if approve { "notes" } else { "reason" }, notes)?;
+    let field = if approve { "notes" } else { "reason" };
+    let notes = crate::errors::read::check_text(field, notes, MAX_NOTES_CHARS)?.map(str::to_owned);
     if !approve && notes.is_none() {
         return Err(AppError::invalid("reason", "say why the fix is rejected"));
     }

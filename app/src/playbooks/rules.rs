@@ -172,15 +172,8 @@ fn check_timeout(secs: Option<u32>, field: &str, err: &mut impl FnMut(String, &s
 }
 
 fn check_task(task: &str, field: &str, err: &mut impl FnMut(String, &str)) {
-    let ok = (1..=100).contains(&task.len())
-        && task
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
-    if !ok {
-        err(
-            field.into(),
-            "a task name is 1–100 of a-z, 0-9, '_' and '.' (e.g. restart_service)",
-        );
+    if !crate::agents::tasks::is_task_name(task) {
+        err(field.into(), crate::agents::tasks::TASK_NAME_RULE);
     }
 }
 
@@ -213,7 +206,8 @@ pub fn forbidden_ip(ip: IpAddr) -> bool {
     }
 }
 
-const METADATA_HOSTS: [&str; 3] = ["metadata.google.internal", "metadata", "instance-data"];
+/// Host names of cloud metadata services, never reachable whatever the allow-list says.
+pub const METADATA_HOSTS: [&str; 3] = ["metadata.google.internal", "metadata", "instance-data"];
 
 /// The lower-cased host of an `http(s)://` URL without credentials; an error says why not.
 pub fn url_host(url: &str) -> Result<String, String> {

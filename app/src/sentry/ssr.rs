@@ -34,13 +34,11 @@ pub async fn tenant_for_key(
     Ok(tenant)
 }
 
-/// The DSN of `tenant` as a client reaches this server at `origin` (`http://host:port`).
-pub async fn dsn(pool: &sqlx::PgPool, tenant: i64, origin: &str) -> Result<String, AppError> {
-    let key = sqlx::query_scalar!("SELECT sentry_key FROM tenants WHERE id = $1", tenant)
-        .fetch_one(pool)
-        .await?;
+/// The DSN of company `tenant` with public key `key`, as a client reaches this server at
+/// `origin` (`http://host:port`).
+pub fn dsn(key: &str, tenant: i64, origin: &str) -> String {
     let (scheme, host) = origin.split_once("://").unwrap_or(("http", origin));
-    Ok(format!("{scheme}://{key}@{host}/{tenant}"))
+    format!("{scheme}://{key}@{host}/{tenant}")
 }
 
 /// Fixed one-minute windows per DSN key: (window start, events taken).

@@ -145,11 +145,13 @@ pub async fn load_tenant_settings() -> Result<TenantSettings, AppError> {
     let headers = leptos_axum::extract::<http::HeaderMap>()
         .await
         .map_err(|_| AppError::Internal)?;
-    let pool = crate::state::pool();
-    let mut settings = ssr::settings(&pool, tenant, can_edit).await?;
-    settings.sentry_dsn =
-        crate::sentry::ssr::dsn(&pool, tenant, &crate::ui::widgets::origin(&headers)).await?;
-    Ok(settings)
+    ssr::settings(
+        &crate::state::pool(),
+        tenant,
+        can_edit,
+        &crate::ui::widgets::origin(&headers),
+    )
+    .await
 }
 
 /// Changes the current company's name, retention and responder agent (admin only; the

@@ -128,14 +128,15 @@ pub async fn create_with_admin(
     })
 }
 
-/// The settings of `tenant`.
+/// The settings of `tenant`, its Sentry DSN as a client reaches this server at `origin`.
 pub async fn settings(
     pool: &PgPool,
     tenant: i64,
     can_edit: bool,
+    origin: &str,
 ) -> Result<TenantSettings, AppError> {
     let t = sqlx::query!(
-        "SELECT id, slug, name, retention_days, responder_agent_id FROM tenants WHERE id = $1",
+        "SELECT id, slug, name, retention_days, responder_agent_id, sentry_key FROM tenants WHERE id = $1",
         tenant
     )
     .fetch_optional(pool)
@@ -158,7 +159,7 @@ pub async fn settings(
         responder_agent_id: t.responder_agent_id,
         agents,
         can_edit,
-        sentry_dsn: String::new(),
+        sentry_dsn: crate::sentry::ssr::dsn(&t.sentry_key, t.id, origin),
     })
 }
 
