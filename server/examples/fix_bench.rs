@@ -33,7 +33,6 @@ use chrono::{DateTime, Utc};
 use clap::Parser;
 use serde_json::json;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 /// The target: p95 of "error logged → fix run started".
 const TARGET_P95_MS: f64 = 200.0;
@@ -296,18 +295,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let base = args.base_url.trim_end_matches('/').to_owned();
     let host =
         app::playbooks::rules::url_host(&base).map_err(|e| anyhow::anyhow!("--base-url {e}"))?;
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect(&args.database_url)
-        .await
-        .context("connecting to --database-url")?;
-    let tenant: i64 = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
-        .bind(&args.tenant)
-        .fetch_optional(&pool)
-        .await
-        .context("reading the tenant (is the database migrated?)")?
-        .with_context(|| format!("no tenant `{}`", args.tenant))?;
+    let (pool, (version, shared_buffers), tenant) =
+        common::database(&args.database_url, &args.tenant).await?;
     let playbooks: i64 = sqlx::query_scalar("SELECT count(*) FROM playbooks WHERE tenant_id = $1")
         .bind(tenant)
         .fetch_one(&pool)
@@ -318,11 +307,6 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             args.tenant
         );
     }
-    let (version, shared_buffers): (String, String) = sqlx::query_as(
-        "SELECT current_setting('server_version'), current_setting('shared_buffers')",
-    )
-    .fetch_one(&pool)
-    .await?;
 
     // 1. The playbook: one cheap HTTP step on the server itself, so a run ends at once.
     let spec: app::playbooks::PlaybookSpec = serde_json::from_value(json!({

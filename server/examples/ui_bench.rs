@@ -33,7 +33,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnection, PgPoolOptions};
+use sqlx::postgres::PgConnection;
 
 /// The issue's targets: p95 of the server-rendered feed and group pages, and the WASM budget.
 const TARGET_P95_MS: f64 = 50.0;
@@ -1713,18 +1713,8 @@ fn wasm_sizes(path: &std::path::Path) -> anyhow::Result<(u64, u64)> {
 async fn run(args: Args) -> anyhow::Result<bool> {
     let plan = Plan::from(&args)?;
     let base = args.base_url.trim_end_matches('/').to_owned();
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect(&args.database_url)
-        .await
-        .context("connecting to --database-url")?;
-    let tenant: i64 = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
-        .bind(&args.tenant)
-        .fetch_optional(&pool)
-        .await
-        .context("reading the tenant (is the database migrated?)")?
-        .with_context(|| format!("no tenant `{}`", args.tenant))?;
+    let (pool, (version, shared_buffers), tenant) =
+        common::database(&args.database_url, &args.tenant).await?;
     let user: i64 = sqlx::query_scalar(
         "SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id AND m.tenant_id = $2
          WHERE u.email = lower($1)",
@@ -1745,11 +1735,6 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             args.tenant
         );
     }
-    let (version, shared_buffers): (String, String) = sqlx::query_as(
-        "SELECT current_setting('server_version'), current_setting('shared_buffers')",
-    )
-    .fetch_one(&pool)
-    .await?;
     println!(
         "ui bench{}: {} events in {} groups (Zipf s={}, {} days), {} requests per page after {} warm-up",
         if plan.smoke { " (smoke)" } else { "" },
