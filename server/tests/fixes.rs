@@ -155,6 +155,33 @@ async fn wait_run(pool: &PgPool, id: i64, statuses: &[&str]) -> String {
     }
 }
 
+/// Starts playbook `playbook` on group `group` as `c`, waits for the run to end; answers its
+/// status and the output of its (only) step.
+async fn run_once(s: &Setup, c: &reqwest::Client, group: i64, playbook: i64) -> (String, String) {
+    let run = ok_json(
+        s.app
+            .call(
+                c,
+                "fixes/start",
+                &[
+                    ("group", &group.to_string()),
+                    ("playbook", &playbook.to_string()),
+                ],
+            )
+            .await,
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let status = wait_run(&s.app.pool, run, &["failed", "succeeded"]).await;
+    let output: String = sqlx::query_scalar("SELECT output FROM fix_run_steps WHERE run_id = $1")
+        .bind(run)
+        .fetch_one(&s.app.pool)
+        .await
+        .unwrap();
+    (status, output)
+}
+
 /// The latest run of group `group`, waiting for one to appear.
 async fn run_of(pool: &PgPool, group: i64) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -783,29 +810,8 @@ async fn cooldown_agent_task_timeouts_and_the_allow_lists_at_run_time(pool: PgPo
         .await
         .unwrap();
         let g = log(&s, &format!("{name} broke")).await;
-        let run = ok_json(
-            s.app
-                .call(
-                    &member,
-                    "fixes/start",
-                    &[("group", &g.to_string()), ("playbook", &id.to_string())],
-                )
-                .await,
-        )
-        .await["id"]
-            .as_i64()
-            .unwrap();
-        assert_eq!(
-            wait_run(&s.app.pool, run, &["failed", "succeeded"]).await,
-            "failed",
-            "{name}"
-        );
-        let output: String =
-            sqlx::query_scalar("SELECT output FROM fix_run_steps WHERE run_id = $1")
-                .bind(run)
-                .fetch_one(&s.app.pool)
-                .await
-                .unwrap();
+        let (status, output) = run_once(&s, &member, g, id).await;
+        assert_eq!(status, "failed", "{name}");
         assert!(
             output.starts_with("refused") && output.contains(refusal),
             "{name}: {output}"
@@ -814,27 +820,8 @@ async fn cooldown_agent_task_timeouts_and_the_allow_lists_at_run_time(pool: PgPo
     assert!(!std::path::Path::new("/tmp/pwned").exists());
     // The allowed program runs, its output captured.
     let g = log(&s, "echo me").await;
-    let run = ok_json(
-        s.app
-            .call(
-                &member,
-                "fixes/start",
-                &[("group", &g.to_string()), ("playbook", &echo.to_string())],
-            )
-            .await,
-    )
-    .await["id"]
-        .as_i64()
-        .unwrap();
-    assert_eq!(
-        wait_run(&s.app.pool, run, &["failed", "succeeded"]).await,
-        "succeeded"
-    );
-    let output: String = sqlx::query_scalar("SELECT output FROM fix_run_steps WHERE run_id = $1")
-        .bind(run)
-        .fetch_one(&s.app.pool)
-        .await
-        .unwrap();
+    let (status, output) = run_once(&s, &member, g, echo).await;
+    assert_eq!(status, "succeeded");
     assert!(output.contains("cache cleared"), "{output}");
 }
 
