@@ -394,6 +394,10 @@ async fn the_official_python_sdk_reports_here(pool: PgPool) {
         "http://{key}@{}/{project}",
         app.base.trim_start_matches("http://")
     );
+    // Settings shows exactly this DSN.
+    let admin = app.member_client("a@acme.test", "acme", "admin").await;
+    let settings = common::ok_json(app.call(&admin, "tenants/settings", &[]).await).await;
+    assert_eq!(settings["sentry_dsn"], dsn);
     let python = common::python_with_test_packages().await;
     // A real file, so the SDK sends each frame's source line.
     let script =
