@@ -13,6 +13,20 @@ export async function settled(page: Page, js: boolean) {
   }
 }
 
+/** Leaves a marker on the page that a full reload would wipe out (with JavaScript only). */
+export async function markPage(page: Page, js: boolean) {
+  if (js) {
+    await page.evaluate(() => ((window as unknown as { marker: string }).marker = "still here"));
+  }
+}
+
+/** With JavaScript, the page was patched in place since `markPage`, not reloaded. */
+export async function expectNotReloaded(page: Page, js: boolean) {
+  if (js) {
+    expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe("still here");
+  }
+}
+
 /**
  * A fresh company `slug` with an admin `admin@<slug>.test` (created by the super-admin) who is
  * left signed in on `request`'s cookies, and an ingest key.

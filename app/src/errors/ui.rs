@@ -3,8 +3,9 @@
 
 use super::view::{ActivityEntry, ErrorGroup, ErrorList, ListQuery};
 use crate::error::AppError;
-use crate::fixes::ui::{FixActions, GroupFixCard, group_fixes_resource};
+use crate::fixes::ui::{FixActions, GroupFixCard, GroupFixPoll, group_fixes_resource};
 use crate::suggest::ui::{SuggestCard, SuggestionCard};
+use crate::ui::live::{BulkSelection, LiveFeed};
 use crate::ui::pages::NotFound;
 use crate::ui::widgets::{FirstError, SeverityBadge, StatusBadge, Time, css_token};
 use crate::ui::{ErrorNote, FieldError, FormError};
@@ -434,124 +435,36 @@ const SORTS: [(&str, &str); 3] = [
     ("first_seen", "First seen"),
 ];
 
-/// `/errors`: one row per group, filtered and searched through the URL.
+/// `/errors`: one row per group, filtered and searched through the URL; the feed follows
+/// new groups and rising counts live (see [`LiveFeed`]).
 #[component]
 pub fn ErrorsPage() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| query.with(FeedParams::from_query));
     let bulk = ServerAction::<BulkGroups>::new();
     let feed = Resource::new(
-        move || (params.get(), bulk.version().get()),
-        |(p, _)| {
+        move || params.get(),
+        |p| {
             let range = (!p.range.is_empty()).then(|| p.range.clone());
             error_feed(p.list_query(), range)
         },
     );
-    // Groups ticked for a bulk action (cleared once one ran).
-    let selected = RwSignal::new(Vec::<i64>::new());
-    Effect::new(move |_| {
-        bulk.version().track();
-        selected.set(Vec::new());
-    });
-    // Changes waiting to be shown (the user has filtered, paged, scrolled or selected).
-    let pending = RwSignal::new(0usize);
-    #[cfg(feature = "hydrate")]
-    live::watch(params, feed, pending, selected);
-    let show = move |_| {
-        pending.set(0);
-        feed.refetch();
-    };
     view! {
         <Title text="Errors"/>
         <h1>"Errors"</h1>
         {move || view! { <FeedFilters params=params.get()/> }}
-        <div class="live-bar" aria-live="polite">
-            {move || (pending.get() > 0).then(|| {
-                let n = pending.get();
-                view! {
-                    <button type="button" class="button small" id="show-new" on:click=show>
-                        {format!("{n} update{} — show", if n == 1 { "" } else { "s" })}
-                    </button>
-                }
-            })}
-        </div>
-        {move || bulk.value().get().and_then(|r| r.ok()).map(|n| view! {
-            <p class="notice notice-ok" role="status" id="bulk-done">
-                {format!("Updated {n} group{}.", if n == 1 { "" } else { "s" })}
-            </p>
-        })}
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match feed.await {
-                    Ok(page) => view! { <FeedTable page params=params.get_untracked() bulk selected/> }.into_any(),
-                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-/// The browser side of the live feed: `/api/stream` over `EventSource` (which reconnects by
-/// itself).
-#[cfg(feature = "hydrate")]
-mod live {
-    use super::{FeedPage, FeedParams};
-    use crate::error::AppError;
-    use leptos::prelude::*;
-    use std::time::Duration;
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
-
-    /// A `groups` event's data (only the changed group ids matter here).
-    #[derive(serde::Deserialize)]
-    struct Changed {
-        g: Vec<i64>,
-    }
-
-    /// Refetches the feed when groups change, at most once a second, if the user looks at the
-    /// unfiltered first page from its top and has nothing selected; otherwise counts the
-    /// changes in `pending`.
-    pub fn watch(
-        params: Memo<FeedParams>,
-        feed: Resource<Result<FeedPage, AppError>>,
-        pending: RwSignal<usize>,
-        selected: RwSignal<Vec<i64>>,
-    ) {
-        let Ok(source) = web_sys::EventSource::new("/api/stream") else {
-            return;
-        };
-        let scheduled = StoredValue::new(false);
-        let on_groups =
-            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-                let changed = ev
-                    .data()
-                    .as_string()
-                    .and_then(|d| serde_json::from_str::<Changed>(&d).ok())
-                    .map_or(1, |c| c.g.len());
-                let at_top = window().scroll_y().unwrap_or(0.0) < 80.0;
-                let unfiltered =
-                    params.with_untracked(|p| *p == FeedParams::from_query(&Default::default()));
-                let picking = selected.with_untracked(|s| !s.is_empty());
-                if at_top && unfiltered && !picking && pending.get_untracked() == 0 {
-                    if !scheduled.get_value() {
-                        scheduled.set_value(true);
-                        set_timeout(
-                            move || {
-                                scheduled.set_value(false);
-                                feed.refetch();
-                            },
-                            Duration::from_secs(1),
-                        );
+        <LiveFeed region="feed-region".to_owned()/>
+        <BulkSelection/>
+        <div id="feed-region">
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match feed.await {
+                        Ok(page) => view! { <FeedTable page params=params.get_untracked() bulk/> }.into_any(),
+                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                     }
-                } else {
-                    pending.update(|n| *n += changed);
-                }
-            });
-        let _ =
-            source.add_event_listener_with_callback("groups", on_groups.as_ref().unchecked_ref());
-        // The closure lives as long as the page; leaving the page closes the stream.
-        let held = StoredValue::new_local((source, on_groups));
-        on_cleanup(move || held.with_value(|(source, _)| source.close()));
+                })}
+            </Suspense>
+        </div>
     }
 }
 
@@ -615,12 +528,7 @@ fn FeedFilters(params: FeedParams) -> impl IntoView {
 }
 
 #[component]
-fn FeedTable(
-    page: FeedPage,
-    params: FeedParams,
-    bulk: ServerAction<BulkGroups>,
-    selected: RwSignal<Vec<i64>>,
-) -> impl IntoView {
+fn FeedTable(page: FeedPage, params: FeedParams, bulk: ServerAction<BulkGroups>) -> impl IntoView {
     if !page.has_any {
         return view! { <FirstError ingest_url=page.ingest_url/> }.into_any();
     }
@@ -633,7 +541,6 @@ fn FeedTable(
         assignees,
         ..
     } = page;
-    let page_ids: Vec<i64> = list.errors.iter().map(|g| g.id).collect();
     let spark_of = move |id: i64| {
         sparklines
             .iter()
@@ -660,23 +567,14 @@ fn FeedTable(
                 </section>
             }.into_any()
         } else {
-            let all_ids = page_ids.clone();
-            let all_picked = move || {
-                selected.with(|s| !all_ids.is_empty() && all_ids.iter().all(|id| s.contains(id)))
-            };
-            let toggle_all = move |ev: leptos::ev::Event| {
-                let on = event_target_checked(&ev);
-                selected.set(if on { page_ids.clone() } else { Vec::new() });
-            };
             view! {
-                {can_act.then(|| view! { <BulkBar bulk selected assignees=assignees.clone()/> })}
+                {can_act.then(|| view! { <BulkBar bulk assignees=assignees.clone()/> })}
                 <div class="table-wrap">
                 <table class="data feed" id="error-feed">
                     <thead><tr>
                         {can_act.then(|| view! {
                             <th scope="col" class="pick">
-                                <input type="checkbox" id="pick-all" aria-label="Select every error on this page"
-                                    prop:checked=all_picked.clone() on:change=toggle_all.clone()/>
+                                <input type="checkbox" id="pick-all" aria-label="Select every error on this page"/>
                             </th>
                         })}
                         <th scope="col">"Error"</th>
@@ -691,8 +589,7 @@ fn FeedTable(
                     <tbody>
                         {list.errors.into_iter().map(|g| {
                             let spark = spark_of(g.id);
-                            let pick = can_act.then_some(selected);
-                            view! { <FeedRow group=g now spark pick/> }
+                            view! { <FeedRow group=g now spark pick=can_act/> }
                         }).collect_view()}
                     </tbody>
                 </table>
@@ -712,26 +609,15 @@ fn FeedRow(
     group: ErrorGroup,
     now: DateTime<Utc>,
     spark: Vec<i64>,
-    /// The selection, when the user may act on groups (a checkbox per row).
-    pick: Option<RwSignal<Vec<i64>>>,
+    /// Whether the user may act on groups (a checkbox per row for the bulk bar).
+    pick: bool,
 ) -> impl IntoView {
     let href = format!("/errors/{}", group.id);
-    let id = group.id;
-    let checkbox = pick.map(|selected| {
+    let checkbox = pick.then(|| {
         let label = format!("Select {}: {}", group.error_type, group.title);
         view! {
             <td class="pick">
-                <input type="checkbox" name="ids[]" value=id.to_string() form="bulk-form" aria-label=label
-                    prop:checked=move || selected.with(|s| s.contains(&id))
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        selected.update(|s| {
-                            s.retain(|x| *x != id);
-                            if on {
-                                s.push(id);
-                            }
-                        });
-                    }/>
+                <input type="checkbox" name="ids[]" value=group.id.to_string() form="bulk-form" aria-label=label/>
             </td>
         }
     });
@@ -756,21 +642,13 @@ fn FeedRow(
 }
 
 /// Resolve, ignore or assign the ticked groups. A plain form the row checkboxes belong to
-/// (`form="bulk-form"`), so it works before hydration too.
+/// (`form="bulk-form"`); [`BulkSelection`] keeps its count.
 #[component]
-fn BulkBar(
-    bulk: ServerAction<BulkGroups>,
-    selected: RwSignal<Vec<i64>>,
-    assignees: Vec<Assignee>,
-) -> impl IntoView {
+fn BulkBar(bulk: ServerAction<BulkGroups>, assignees: Vec<Assignee>) -> impl IntoView {
     let error = Signal::derive(move || bulk.value().get().and_then(|r| r.err()));
-    let count = move || match selected.with(Vec::len) {
-        0 => "Tick errors to act on several at once:".to_owned(),
-        n => format!("{n} selected:"),
-    };
     view! {
         <ActionForm action=bulk attr:id="bulk-form" attr:class="bulk-bar">
-            <span class="bulk-count" id="bulk-count">{count}</span>
+            <span class="bulk-count" id="bulk-count">{crate::ui::selection_text(0)}</span>
             <label for="bulk-action" class="sr-only">"Bulk action"</label>
             <select id="bulk-action" name="action">
                 <option value="resolve">"Resolve"</option>
@@ -862,30 +740,14 @@ pub fn GroupPage() -> impl IntoView {
         ignore,
         assign,
     };
-    let fix_actions = FixActions::new();
-    let (fixes, fixes_active) = group_fixes_resource(id, fix_actions);
-    let fix_finished = RwSignal::new(0u32);
-    let suggest = SuggestCard::new(id);
     let fix_card = FixCard {
-        fixes,
-        active: fixes_active,
-        actions: fix_actions,
-        finished: fix_finished,
+        fixes: group_fixes_resource(id),
+        actions: FixActions::new(),
     };
+    let suggest = SuggestCard::new(id);
     let page = Resource::new(
-        move || {
-            (
-                id.get(),
-                at.get(),
-                fix_finished.get(),
-                resolve.version().get(),
-                reopen.version().get(),
-                comment.version().get(),
-                ignore.version().get(),
-                assign.version().get(),
-            )
-        },
-        |(id, (event, before), ..)| async move {
+        move || (id.get(), at.get()),
+        |(id, (event, before))| async move {
             match id {
                 Some(id) => load_error_group(id, event, before).await,
                 None => Err(AppError::not_found("error")),
@@ -893,10 +755,11 @@ pub fn GroupPage() -> impl IntoView {
         },
     );
     view! {
+        <GroupFixPoll page_region="group-region"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok(p) => view! { <GroupView page=p actions fix_card suggest/> }.into_any(),
+                    Ok(p) => view! { <div id="group-region"><GroupView page=p actions fix_card suggest/></div> }.into_any(),
                     Err(AppError::NotFound(_)) => view! { <NotFound/> }.into_any(),
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
@@ -909,9 +772,7 @@ pub fn GroupPage() -> impl IntoView {
 #[derive(Clone, Copy)]
 struct FixCard {
     fixes: Resource<Result<crate::fixes::GroupFixes, AppError>>,
-    active: StoredValue<bool>,
     actions: FixActions,
-    finished: RwSignal<u32>,
 }
 
 /// The actions of a group page (one of each, shared by its forms).
@@ -980,8 +841,7 @@ fn GroupView(
         </header>
         {can_act.then(|| view! { <ActionsCard id=group.id open actions assignee assignees/> })}
         <div class="group-body">
-            <GroupFixCard group=group.id fixes=fix_card.fixes active=fix_card.active
-                actions=fix_card.actions finished=fix_card.finished/>
+            <GroupFixCard group=group.id fixes=fix_card.fixes actions=fix_card.actions/>
             <SuggestionCard group=group.id card=suggest/>
             <section class="card" aria-labelledby="hourly-h">
                 <h2 id="hourly-h">"Events per hour, last 48 hours"</h2>

@@ -7,6 +7,7 @@ use super::{
     StartFix, get_fix, is_active, is_moving, list_fixes, load_group_fixes,
 };
 use crate::error::AppError;
+use crate::ui::live::Poll;
 use crate::ui::pages::NotFound;
 use crate::ui::widgets::{Time, css_token};
 use crate::ui::{ErrorNote, FieldError, FormError};
@@ -46,26 +47,6 @@ pub fn duration_text(ms: i64) -> String {
     }
 }
 
-/// Refetches `refetch` every `every` while `active` says a run is unfinished (in the
-/// browser only).
-fn poll_while(active: StoredValue<bool>, every: std::time::Duration, refetch: impl Fn() + 'static) {
-    #[cfg(feature = "hydrate")]
-    {
-        if let Ok(handle) = set_interval_with_handle(
-            move || {
-                if active.get_value() {
-                    refetch();
-                }
-            },
-            every,
-        ) {
-            on_cleanup(move || handle.clear());
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (active, every, refetch);
-}
-
 /// `/fixes`: every run, newest first, with filters in the URL, the breakers and how many
 /// runs wait for approval.
 #[component]
@@ -89,25 +70,26 @@ pub fn FixesPage() -> impl IntoView {
         })
     });
     let list = Resource::new(move || filter.get(), list_fixes);
-    let active = StoredValue::new(false);
-    poll_while(active, std::time::Duration::from_secs(2), move || {
-        list.refetch()
-    });
     view! {
         <Title text="Auto-fix log"/>
         <h1>"Auto-fix log"</h1>
         <p class="muted">"Every fix run — started automatically for a new or regressed error, or on request — with what it did, how it was verified and how it ended."</p>
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Poll region="fixes-region".to_owned() every_ms=2000/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
                     Ok(l) => {
-                        active.set_value(l.runs.iter().any(|r| is_moving(&r.status)));
-                        view! { <FixesView l filter=filter.get_untracked()/> }.into_any()
+                        let moving = l.runs.iter().any(|r| is_moving(&r.status));
+                        view! {
+                            <div id="fixes-region" data-moving=moving.to_string()>
+                                <FixesView l filter=filter.get_untracked()/>
+                            </div>
+                        }.into_any()
                     }
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
@@ -286,23 +268,24 @@ pub fn FixPage() -> impl IntoView {
             }
         },
     );
-    let active = StoredValue::new(false);
-    poll_while(active, std::time::Duration::from_secs(1), move || {
-        detail.refetch()
-    });
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Poll region="fix-region".to_owned() every_ms=1000/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(d) => {
-                        active.set_value(is_moving(&d.run.status));
-                        view! { <FixView d decide cancel/> }.into_any()
+                        let moving = is_moving(&d.run.status);
+                        view! {
+                            <div id="fix-region" data-moving=moving.to_string()>
+                                <FixView d decide cancel/>
+                            </div>
+                        }.into_any()
                     }
                     Err(AppError::NotFound(_)) => view! { <NotFound/> }.into_any(),
                     Err(e) => view! { <ErrorNote error=e/> }.into_any(),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
@@ -457,33 +440,24 @@ impl Default for FixActions {
     }
 }
 
-/// The fix card's data for group `id`, reloaded after its actions and while a run is
-/// unfinished. Create it at the top of the page.
-pub fn group_fixes_resource(
-    id: Memo<Option<i64>>,
-    actions: FixActions,
-) -> (Resource<Result<GroupFixes, AppError>>, StoredValue<bool>) {
-    let res = Resource::new(
-        move || {
-            (
-                id.get(),
-                actions.start.version().get(),
-                actions.decide.version().get(),
-                actions.cancel.version().get(),
-            )
-        },
-        |(id, ..)| async move {
+/// The fix card's data for group `id`. Create it at the top of the page.
+pub fn group_fixes_resource(id: Memo<Option<i64>>) -> Resource<Result<GroupFixes, AppError>> {
+    Resource::new(
+        move || id.get(),
+        |id| async move {
             match id {
                 Some(id) => load_group_fixes(id).await,
                 None => Err(AppError::not_found("error")),
             }
         },
-    );
-    let active = StoredValue::new(false);
-    poll_while(active, std::time::Duration::from_millis(1500), move || {
-        res.refetch()
-    });
-    (res, active)
+    )
+}
+
+/// Keeps the group page's fix card (`#group-fixes`) current while a run is unfinished, and
+/// the page (`page_region`) once it ends. Outside `page_region`, which it refreshes.
+#[component]
+pub fn GroupFixPoll(page_region: &'static str) -> impl IntoView {
+    view! { <Poll region="group-fixes".to_owned() every_ms=1500 settle=page_region.to_owned()/> }
 }
 
 /// The group page's fix card: its runs, "Fix it", and the decision on a waiting run.
@@ -491,33 +465,25 @@ pub fn group_fixes_resource(
 pub fn GroupFixCard(
     group: i64,
     fixes: Resource<Result<GroupFixes, AppError>>,
-    active: StoredValue<bool>,
     actions: FixActions,
-    /// Bumped when a run seen unfinished has ended (the page reloads the group then).
-    finished: RwSignal<u32>,
 ) -> impl IntoView {
     view! {
-        <section class="card" aria-labelledby="fixes-h" id="group-fixes">
-            <h2 id="fixes-h">"Fixes"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match fixes.await {
-                        Ok(f) => {
-                            let was = active.get_value();
-                            let now = f.runs.iter().any(|r| is_moving(&r.status));
-                            active.set_value(now);
-                            if was && !now {
-                                #[cfg(feature = "hydrate")]
-                                request_animation_frame(move || finished.update(|n| *n += 1));
-                            }
-                            let _ = finished;
-                            view! { <GroupFixesView group f actions/> }.into_any()
-                        }
-                        Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match fixes.await {
+                    Ok(f) => {
+                        let moving = f.runs.iter().any(|r| is_moving(&r.status));
+                        view! {
+                            <section class="card" aria-labelledby="fixes-h" id="group-fixes" data-moving=moving.to_string()>
+                                <h2 id="fixes-h">"Fixes"</h2>
+                                <GroupFixesView group f actions/>
+                            </section>
+                        }.into_any()
                     }
-                })}
-            </Transition>
-        </section>
+                    Err(e) => view! { <ErrorNote error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
 

@@ -1,6 +1,9 @@
 //! The document shell, the router and the components every page shares.
 
 pub mod layout;
+pub mod live;
+#[cfg(feature = "hydrate")]
+pub mod navigate;
 pub mod pages;
 pub mod settings;
 pub mod widgets;
@@ -31,7 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <MetaTags/>
             </head>
@@ -97,6 +100,14 @@ pub fn FormError(
             .get()
             .filter(|e| e.field().is_none_or(|f| !fields.contains(&f)))
             .map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
+    }
+}
+
+/// The bulk bar's count of ticked groups.
+pub fn selection_text(ticked: usize) -> String {
+    match ticked {
+        0 => "Tick errors to act on several at once:".to_owned(),
+        n => format!("{n} selected:"),
     }
 }
 

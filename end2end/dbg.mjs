@@ -1,0 +1,18 @@
+import { chromium } from "playwright-core";
+const b = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+const p = await b.newPage({ baseURL: "http://127.0.0.1:3112" });
+p.on("console", m => console.log("CONSOLE", m.type(), m.text()));
+p.on("pageerror", e => console.log("PAGEERR", e.message));
+p.on("request", r => { if (!r.url().includes("/pkg/")) console.log("REQ", r.method(), r.url()); });
+p.on("response", r => { if (!r.url().includes("/pkg/")) console.log("RESP", r.status(), r.url()); });
+await p.goto("/login");
+await p.waitForLoadState("networkidle");
+await p.getByLabel("E-mail").fill("admin@faultline.local");
+await p.getByLabel("Password").fill("e2e-admin-password");
+await p.getByRole("button", { name: "Sign in" }).click();
+await p.waitForTimeout(1500);
+console.log("URL after login", p.url());
+await p.goto("/admin");
+await p.waitForLoadState("networkidle");
+console.log((await p.locator("main").innerText()).slice(0, 600));
+await b.close();

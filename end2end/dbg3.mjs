@@ -1,0 +1,17 @@
+import { chromium } from "playwright-core";
+const b = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+const p = await b.newPage({ baseURL: "http://127.0.0.1:3112" });
+p.on("console", m => { if (m.type() !== "verbose") console.log("CONSOLE", m.type(), m.text()); });
+p.on("pageerror", e => console.log("PAGEERR", e.message));
+await p.goto("/login");
+await p.getByLabel("E-mail").fill("admin@faultline.local");
+await p.getByLabel("Password").fill("e2e-admin-password");
+await p.getByRole("button", { name: "Sign in" }).click();
+await p.waitForTimeout(1500);
+await p.goto("/errors");
+await p.waitForLoadState("networkidle");
+await p.waitForTimeout(1500);
+const html = await p.content();
+console.log(html.match(/<leptos-island[^>]*>/g));
+console.log(html.slice(html.indexOf("<script"), html.indexOf("<script")+600));
+await b.close();
