@@ -125,8 +125,8 @@ pub fn AgentPage() -> impl IntoView {
     let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok())));
     let send = ServerAction::<SendAgentTask>::new();
     let data = Resource::new(
-        move || (id.get(), send.version().get()),
-        |(id, _)| async move {
+        move || id.get(),
+        |id| async move {
             match id {
                 Some(id) => load_agent(id).await,
                 None => Err(AppError::not_found("agent")),

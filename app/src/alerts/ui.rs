@@ -24,16 +24,7 @@ impl AlertsState {
         let create = ServerAction::<CreateAlertRule>::new();
         let change = ServerAction::<ChangeAlertRule>::new();
         let test = ServerAction::<TestAlertRule>::new();
-        let alerts = Resource::new(
-            move || {
-                (
-                    create.version().get(),
-                    change.version().get(),
-                    test.version().get(),
-                )
-            },
-            |_| load_alerts(),
-        );
+        let alerts = Resource::new(|| (), |_| load_alerts());
         Self {
             create,
             change,

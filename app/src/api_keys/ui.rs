@@ -51,12 +51,10 @@ fn KeysContent(
     let is_admin = user.can(Role::Admin);
     let create_error = Signal::derive(move || create.value().get().and_then(|r| r.err()));
     let revoke_error = Signal::derive(move || revoke.value().get().and_then(|r| r.err()));
-    let created = move || create.value().get().and_then(|r| r.ok());
     view! {
         <section class="settings-section" aria-labelledby="keys-title">
         <h2 id="keys-title">"API keys"</h2>
         <p>"Agents and services authenticate with "<code>"Authorization: Bearer <key>"</code>". Keys are stored only as a hash: copy a new key when it is shown."</p>
-        {move || created().map(|c| view! { <NewKey created=c/> })}
         <FormError error=revoke_error/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -64,7 +62,7 @@ fn KeysContent(
                     Err(e) => return view! { <ErrorNote error=e/> }.into_any(),
                     Ok(list) => list,
                 };
-                // A key created by a form post without JavaScript comes back through the session, once.
+                // A created key comes back through the session, once (the form post is redirected).
                 let remembered = list.just_created.map(|c| view! { <NewKey created=c/> });
                 let list = list.keys;
                 let table = match list {

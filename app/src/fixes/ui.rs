@@ -260,8 +260,8 @@ pub fn FixPage() -> impl IntoView {
     let decide = ServerAction::<DecideFix>::new();
     let cancel = ServerAction::<CancelFix>::new();
     let detail = Resource::new(
-        move || (id.get(), decide.version().get(), cancel.version().get()),
-        |(id, ..)| async move {
+        move || id.get(),
+        |id| async move {
             match id {
                 Some(id) => get_fix(id).await,
                 None => Err(AppError::not_found("fix run")),

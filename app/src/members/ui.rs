@@ -20,16 +20,7 @@ impl MembersState {
         let add = ServerAction::<AddMember>::new();
         let change = ServerAction::<ChangeMemberRole>::new();
         let remove = ServerAction::<RemoveMember>::new();
-        let members = Resource::new(
-            move || {
-                (
-                    add.version().get(),
-                    change.version().get(),
-                    remove.version().get(),
-                )
-            },
-            |_| list_members(),
-        );
+        let members = Resource::new(|| (), |_| list_members());
         Self {
             add,
             change,
@@ -150,9 +141,6 @@ fn AddMemberForm(
     view! {
         <div class="card">
             <h3>"Add a member"</h3>
-            {move || add.value().get().and_then(|r| r.ok()).map(|m| view! {
-                <p class="notice notice-ok" role="status">"Added "<strong>{m.email}</strong>" as "{m.role.as_str()}"."</p>
-            })}
             <ActionForm action=add attr:class="stack" attr:id="add-member" attr:novalidate=true>
                 <label for="member-email">"E-mail"</label>
                 <input id="member-email" name="email" type="email" required maxlength="254" aria-describedby="email-error"/>

@@ -54,19 +54,8 @@ pub fn PlaybooksPage() -> impl IntoView {
     let delete = ServerAction::<DeletePlaybook>::new();
     let starters = ServerAction::<InstallStarterPlaybooks>::new();
     let list = Resource::new(
-        move || {
-            (
-                test.get(),
-                from_group.get(),
-                from_suggestion.get(),
-                save.version().get(),
-                save_form.version().get(),
-                enable.version().get(),
-                delete.version().get(),
-                starters.version().get(),
-            )
-        },
-        |(test, from_group, from_suggestion, ..)| list_playbooks(test, from_group, from_suggestion),
+        move || (test.get(), from_group.get(), from_suggestion.get()),
+        |(test, from_group, from_suggestion)| list_playbooks(test, from_group, from_suggestion),
     );
     let row_error = Signal::derive(move || {
         enable
@@ -145,9 +134,6 @@ fn PlaybooksView(
                 {can_edit.then(|| view! {
                     <ActionForm action=starters attr:class="inline-form">
                         <button type="submit" class="button small secondary">"Add missing starter playbooks"</button>
-                        {move || starters.value().get().and_then(|r| r.ok()).map(|n| view! {
-                            <span class="muted small" role="status">{format!("{n} added")}</span>
-                        })}
                     </ActionForm>
                 })}
             }.into_any()
@@ -294,9 +280,6 @@ fn Editor(
                 <p class="muted small">"One playbook as JSON, or a list of them (an export) to import them all. Steps: "
                     <code>"http"</code>", "<code>"agent_task"</code>", "<code>"command"</code>", "<code>"wait"</code>
                     "; verification: "<code>"http"</code>", "<code>"agent_task"</code>", "<code>"no_recurrence"</code>"."</p>
-                {move || save.value().get().and_then(|r| r.ok()).map(|n| view! {
-                    <p class="notice notice-ok" role="status">{format!("Saved {n} playbook{}.", if n == 1 { "" } else { "s" })}</p>
-                })}
                 <ActionForm action=save attr:class="stack wide" attr:id="playbook-editor" attr:novalidate=true>
                     <input type="hidden" name="id" value=id/>
                     <label for="playbook-json">"Playbook JSON"</label>
@@ -371,9 +354,6 @@ fn FormEditor(
         enabled,
     } = form;
     view! {
-        {move || save_form.value().get().and_then(|r| r.ok()).map(|_| view! {
-            <p class="notice notice-ok" role="status" id="form-saved">"Playbook saved."</p>
-        })}
         {move || error.get().map(|e| view! {
             <div class="notice notice-error" role="alert" id="form-errors">
                 <p><strong>"The playbook was not saved:"</strong></p>

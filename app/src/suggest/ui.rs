@@ -17,8 +17,8 @@ impl SuggestCard {
     pub fn new(id: Memo<Option<i64>>) -> Self {
         let ask = ServerAction::<SuggestFix>::new();
         let state = Resource::new(
-            move || (id.get(), ask.version().get()),
-            |(id, _)| async move {
+            move || id.get(),
+            |id| async move {
                 match id {
                     Some(id) => load_suggestion(id).await,
                     None => Err(AppError::not_found("error")),
@@ -86,7 +86,6 @@ fn SuggestionView(group: i64, s: SuggestionState, ask: ServerAction<SuggestFix>)
             <ActionForm action=ask attr:id="suggest-form">
                 <input type="hidden" name="group" value=group.to_string()/>
                 <button type="submit" class="button secondary" id="suggest-fix">"Suggest a fix"</button>
-                {move || ask.pending().get().then(|| view! { <span class="muted small" role="status">" Asking…"</span> })}
             </ActionForm>
         }
         .into_any(),

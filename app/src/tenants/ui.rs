@@ -18,7 +18,7 @@ use leptos_meta::Title;
 pub fn AdminPage() -> impl IntoView {
     let create = ServerAction::<CreateTenant>::new();
     let error = Signal::derive(move || create.value().get().and_then(|r| r.err()));
-    let tenants = Resource::new(move || create.version().get(), |_| list_tenants());
+    let tenants = Resource::new(|| (), |_| list_tenants());
     // Made here, not inside the user's `Suspense`, so it loads with the page's owner.
     let feed = Resource::new(|| (), |_| all_tenant_errors());
     view! {
@@ -109,9 +109,6 @@ fn AdminContent(
 
         <section class="card">
             <h2>"Create a company"</h2>
-            {move || create.value().get().and_then(|r| r.ok()).map(|t| view! {
-                <p class="notice notice-ok" role="status">"Created "<strong>{t.name}</strong>" ("<code>{t.slug}</code>")."</p>
-            })}
             <ActionForm action=create attr:class="stack" attr:id="create-tenant" attr:novalidate=true>
                 <label for="tenant-name">"Name"</label>
                 <input id="tenant-name" name="name" required maxlength="200" aria-describedby="name-error"/>
@@ -210,7 +207,7 @@ pub struct CompanyState {
 impl CompanyState {
     pub fn load() -> Self {
         let update = ServerAction::<UpdateTenantSettings>::new();
-        let settings = Resource::new(move || update.version().get(), |_| load_tenant_settings());
+        let settings = Resource::new(|| (), |_| load_tenant_settings());
         Self { update, settings }
     }
 }
