@@ -1505,11 +1505,18 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .execute(&pool)
             .await?;
         // LIKE … INCLUDING ALL: same columns, defaults, identity, checks and indexes
-        // (primary key, unique event id, group and agent indexes); never foreign keys.
-        sqlx::query("CREATE TABLE bench_copy (LIKE error_events INCLUDING ALL)")
-            .execute(&pool)
-            .await
-            .context("creating the scratch table bench_copy")?;
+        // (primary key, unique event id, group and agent indexes); never foreign keys. Each
+        // row carries its event's whole stack trace, as a naive store would (the server keeps
+        // each distinct trace once, in `stack_traces`).
+        for statement in [
+            "CREATE TABLE bench_copy (LIKE error_events INCLUDING ALL)",
+            "ALTER TABLE bench_copy ADD COLUMN stack_trace text",
+        ] {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .context("creating the scratch table bench_copy")?;
+        }
         checkpoint(&pool).await;
         let cpu = CpuSample::now(pids);
         let result = baseline(

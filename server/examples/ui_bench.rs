@@ -669,8 +669,10 @@ struct Group {
     rank: i16,
     title: String,
     message: Vec<Part>,
-    /// The stack trace, escaped for COPY.
+    /// The scrubbed stack trace as stored once in `stack_traces`, escaped for COPY.
     stack_copy: String,
+    /// Its key, as events refer to it (`\\x…` for COPY).
+    stack_hash_copy: String,
     release: String,
     route: String,
     /// Index into the agents, when an agent reports it.
@@ -796,8 +798,13 @@ fn plan_groups(plan: &Plan, args: &Args, now: i64, rng: &mut StdRng) -> Vec<Grou
                 salt += plan.groups;
                 continue;
             }
-            let mut stack_copy = String::with_capacity(stack.len() + 64);
-            copy_escape(&mut stack_copy, &stack);
+            let stored = n.stack_trace.as_deref().unwrap_or_default();
+            let mut stack_copy = String::with_capacity(stored.len() + 64);
+            copy_escape(&mut stack_copy, stored);
+            let mut stack_hash_copy = String::from("\\\\x");
+            for b in n.stack_hash.unwrap_or_default() {
+                let _ = write!(stack_hash_copy, "{b:02x}");
+            }
             let mut g = Group {
                 fingerprint: n.fingerprint,
                 service,
@@ -809,6 +816,7 @@ fn plan_groups(plan: &Plan, args: &Args, now: i64, rng: &mut StdRng) -> Vec<Grou
                 title: n.title,
                 message: pattern,
                 stack_copy,
+                stack_hash_copy,
                 release: format!(
                     "{service}@{}.{}.{}",
                     rng.gen_range(1..4),
@@ -1027,6 +1035,27 @@ fn time(us: i64) -> DateTime<Utc> {
 
 /// Groups in first-seen order (so ids grow with it, as when the writer creates them), through
 /// a staging table so that `search` is computed by the writer's own expression.
+/// Each group's stack trace, stored once as the writer stores it (two groups may share one).
+async fn insert_stack_traces(
+    conn: &mut sqlx::PgConnection,
+    groups: &[Group],
+    tenant: i64,
+) -> anyhow::Result<()> {
+    let mut seen = HashSet::new();
+    let mut buf = String::new();
+    for g in groups {
+        if seen.insert(g.stack_hash_copy.as_str()) {
+            let _ = writeln!(buf, "{tenant}\t{}\t{}", g.stack_hash_copy, g.stack_copy);
+        }
+    }
+    let mut copy = conn
+        .copy_in_raw("COPY stack_traces (tenant_id, hash, trace) FROM STDIN")
+        .await?;
+    copy.send(buf.as_bytes()).await?;
+    copy.finish().await.context("COPY into stack_traces")?;
+    Ok(())
+}
+
 async fn insert_groups(
     conn: &mut PgConnection,
     groups: &mut [Group],
@@ -1172,7 +1201,7 @@ fn event_row(
         g.lang.runtime(),
     );
     out.push('\t');
-    out.push_str(&g.stack_copy);
+    out.push_str(&g.stack_hash_copy);
     let environment = if rng.gen_bool(0.85) {
         "production"
     } else {
@@ -1226,6 +1255,7 @@ async fn load(
     ids.agents = agents;
     ids.agent_names = names;
     insert_groups(&mut conn, &mut groups, ids, &args.email).await?;
+    insert_stack_traces(&mut conn, &groups, ids.tenant).await?;
     times.groups = started.elapsed();
 
     // Events: a thread renders COPY chunks (oldest first, so ids grow with time as when the
@@ -1263,7 +1293,7 @@ async fn load(
         })
     };
     let statement = "COPY error_events (tenant_id, event_id, group_id, agent_id, service, severity, \
-         message, details, stack_trace, environment, release, tags, occurred_at, received_at) FROM STDIN";
+         message, details, stack_hash, environment, release, tags, occurred_at, received_at) FROM STDIN";
     let mut loaded = 0u64;
     let mut next_report = plan.events / 4;
     while let Some(buf) = rx.recv().await {

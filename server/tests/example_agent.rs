@@ -79,7 +79,7 @@ async fn the_example_agent_reports_and_fixes(pool: PgPool) {
             .unwrap();
     assert_eq!(metrics["failed_checks"], 1, "{metrics}");
     let (error_type, stack, agent): (String, String, Option<i64>) = sqlx::query_as(
-        "SELECT g.error_type, e.stack_trace, e.agent_id FROM error_events e JOIN error_groups g ON g.id = e.group_id",
+        "SELECT g.error_type, st.trace, e.agent_id FROM error_events e JOIN error_groups g ON g.id = e.group_id LEFT JOIN stack_traces st ON st.tenant_id = e.tenant_id AND st.hash = e.stack_hash",
     )
     .fetch_one(&app.pool)
     .await

@@ -172,7 +172,8 @@ async fn secrets_never_reach_the_database(pool: PgPool) {
         StatusCode::CREATED
     );
     let dump: String = sqlx::query_scalar(
-        "SELECT (SELECT string_agg(e::text, ' ') FROM error_events e) || (SELECT string_agg(g::text, ' ') FROM error_groups g)",
+        "SELECT (SELECT string_agg(e::text, ' ') FROM error_events e) || (SELECT string_agg(g::text, ' ') FROM error_groups g)
+             || (SELECT string_agg(s::text, ' ') FROM stack_traces s)",
     )
     .fetch_one(&app.pool)
     .await
@@ -520,4 +521,93 @@ async fn batches_spanning_writers_mix_retries_and_new_events(pool: PgPool) {
     assert_eq!(again["is_new_group"], true, "{again}");
     assert_eq!(again["occurrences"], 1);
     assert_ne!(again["group_id"], json!(gone));
+}
+
+#[sqlx::test(migrator = "app::MIGRATOR")]
+async fn each_distinct_stack_trace_is_stored_once_and_dropped_when_unused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = setup(&app, "acme", "ingest,read").await;
+    let other_key = setup(&app, "globex", "ingest").await;
+    let mut group = 0;
+    for i in 0..3 {
+        let res = rest_log(&app, &key, &event(&format!("refused after {i} s"))).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        group = res.json::<Value>().await.unwrap()["group_id"]
+            .as_i64()
+            .unwrap();
+    }
+    let mut other = event("refused");
+    other["stack_trace"] = json!(PY_TRACE_OTHER_SITE);
+    assert_eq!(
+        rest_log(&app, &key, &other).await.status(),
+        StatusCode::CREATED
+    );
+    // The same trace from another company is that company's own row.
+    assert_eq!(
+        rest_log(&app, &other_key, &event("refused")).await.status(),
+        StatusCode::CREATED
+    );
+    let per_tenant: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT t.slug, count(*) FROM stack_traces s JOIN tenants t ON t.id = s.tenant_id GROUP BY t.slug ORDER BY t.slug",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(per_tenant, [("acme".into(), 2), ("globex".into(), 1)]);
+    let unhashed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM error_events WHERE stack_hash IS NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(unhashed, 0);
+
+    // Every event reads its trace back.
+    let detail: Value = reqwest::Client::new()
+        .get(app.url(&format!("/api/errors/{group}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["latest_event"]["stack_trace"], PY_TRACE);
+    let events = detail["recent_events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(
+        events.iter().all(|e| e["stack_trace"] == PY_TRACE),
+        "{events:?}"
+    );
+
+    // Retention: a trace no remaining event can refer to goes with the events; one still in
+    // use stays.
+    sqlx::query("UPDATE tenants SET retention_days = 7 WHERE slug = 'acme'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE error_events SET received_at = now() - interval '30 days'
+         WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'acme') AND group_id <> $1",
+    )
+    .bind(group)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE stack_traces SET last_seen = now() - interval '30 days'
+         WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'acme') AND trace <> $1",
+    )
+    .bind(PY_TRACE)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        app::errors::read::apply_retention(&app.pool).await.unwrap(),
+        1
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT trace FROM stack_traces ORDER BY trace")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, [PY_TRACE, PY_TRACE]);
 }

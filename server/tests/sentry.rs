@@ -99,7 +99,7 @@ async fn envelopes_are_authenticated_decompressed_framed_and_stored(pool: PgPool
     );
     assert_eq!(count(&app, "SELECT count(*) FROM error_events").await, 1);
     let (kind, service, stack): (String, String, String) = sqlx::query_as(
-        "SELECT g.error_type, g.service, e.stack_trace FROM error_groups g JOIN error_events e ON e.group_id = g.id",
+        "SELECT g.error_type, g.service, st.trace FROM error_groups g JOIN error_events e ON e.group_id = g.id LEFT JOIN stack_traces st ON st.tenant_id = e.tenant_id AND st.hash = e.stack_hash",
     )
     .fetch_one(&app.pool)
     .await
@@ -415,8 +415,9 @@ async fn the_official_python_sdk_reports_here(pool: PgPool) {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows: Vec<StoredRow> = sqlx::query_as(
-        r#"SELECT g.error_type, g.service, g.severity, e.message, e.environment, e.release, coalesce(e.stack_trace, '')
-           FROM error_events e JOIN error_groups g ON g.id = e.group_id ORDER BY e.id"#,
+        r#"SELECT g.error_type, g.service, g.severity, e.message, e.environment, e.release, coalesce(st.trace, '')
+           FROM error_events e JOIN error_groups g ON g.id = e.group_id LEFT JOIN stack_traces st ON st.tenant_id = e.tenant_id AND st.hash = e.stack_hash
+           ORDER BY e.id"#,
     )
     .fetch_all(&app.pool)
     .await

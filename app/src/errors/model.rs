@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 #[cfg(feature = "ssr")]
-pub use normalize::NormalizedEvent;
+pub use normalize::{NormalizedEvent, stack_hash};
 
 /// Longest message stored; longer ones are cut and marked.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
@@ -91,6 +91,9 @@ mod normalize {
         pub details_json: Option<String>,
         /// The scrubbed stack trace, shared with every other event that sent the same one.
         pub stack_trace: Option<Arc<str>>,
+        /// SHA-256 of the scrubbed stack trace: each distinct trace is stored once per
+        /// company (`stack_traces`) and events refer to it by this hash.
+        pub stack_hash: Option<[u8; 32]>,
         pub agent: Option<String>,
         pub environment: Option<String>,
         pub release: Option<String>,
@@ -105,6 +108,7 @@ mod normalize {
     struct PreparedStack {
         scrubbed: Arc<str>,
         frames: Arc<str>,
+        hash: [u8; 32],
     }
 
     /// Traces longer than this are prepared every time instead of being cached.
@@ -141,6 +145,7 @@ mod normalize {
         let key: Arc<str> = raw.into();
         let prepared = PreparedStack {
             frames: stack_signature(&scrubbed).into(),
+            hash: stack_hash(&scrubbed),
             scrubbed: if scrubbed == raw {
                 key.clone()
             } else {
@@ -168,6 +173,13 @@ mod normalize {
             }
         }
         prepared
+    }
+
+    /// The key of a stored stack trace: SHA-256 of its text (as PostgreSQL's
+    /// `sha256(convert_to(trace, 'UTF8'))` computes it for the traces stored before).
+    pub fn stack_hash(trace: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(trace.as_bytes()).into()
     }
 
     fn required_name(field: &str, raw: &str) -> Result<String, AppError> {
@@ -399,6 +411,7 @@ mod normalize {
                 title,
                 message,
                 details_json,
+                stack_hash: stack.as_ref().map(|s| s.hash),
                 stack_trace: stack.map(|s| s.scrubbed),
                 agent: optional_name("agent", self.agent.as_deref())?,
                 environment: optional_name("environment", self.environment.as_deref())?,

@@ -416,10 +416,11 @@ async fn group_events(
 ) -> Result<Vec<NumberedEvent>, AppError> {
     Ok(sqlx::query_as!(
         EventRow,
-        r#"SELECT e.id, e.event_id, e.service, e.severity, e.message, e.details, e.stack_trace, e.environment,
-                  e.release, e.tags, a.name AS "agent?", e.occurred_at, e.received_at
+        r#"SELECT e.id, e.event_id, e.service, e.severity, e.message, e.details, st.trace AS "stack_trace?",
+                  e.environment, e.release, e.tags, a.name AS "agent?", e.occurred_at, e.received_at
            FROM error_events e
            LEFT JOIN agents a ON a.tenant_id = e.tenant_id AND a.id = e.agent_id
+           LEFT JOIN stack_traces st ON st.tenant_id = e.tenant_id AND st.hash = e.stack_hash
            WHERE e.tenant_id = $1 AND e.group_id = $2 AND ($3::int8 IS NULL OR e.id < $3)
            ORDER BY e.id DESC LIMIT $4"#,
         tenant,
@@ -443,10 +444,11 @@ async fn event_of_group(
 ) -> Result<Option<NumberedEvent>, AppError> {
     Ok(sqlx::query_as!(
         EventRow,
-        r#"SELECT e.id, e.event_id, e.service, e.severity, e.message, e.details, e.stack_trace, e.environment,
-                  e.release, e.tags, a.name AS "agent?", e.occurred_at, e.received_at
+        r#"SELECT e.id, e.event_id, e.service, e.severity, e.message, e.details, st.trace AS "stack_trace?",
+                  e.environment, e.release, e.tags, a.name AS "agent?", e.occurred_at, e.received_at
            FROM error_events e
            LEFT JOIN agents a ON a.tenant_id = e.tenant_id AND a.id = e.agent_id
+           LEFT JOIN stack_traces st ON st.tenant_id = e.tenant_id AND st.hash = e.stack_hash
            WHERE e.tenant_id = $1 AND e.event_id = $2 AND e.group_id = $3"#,
         tenant,
         event,
@@ -804,9 +806,10 @@ pub async fn end_expired_ignores(pool: &PgPool) -> Result<u64, AppError> {
 /// Events deleted per statement by [`apply_retention`].
 const RETENTION_SLICE: i64 = 5_000;
 
-/// Deletes events older than each company's retention, and their hourly counts (all
-/// tenants; a background task). Events are taken oldest id first in slices, which follows
-/// arrival order, so no index on the arrival time is needed; groups and their history stay.
+/// Deletes events older than each company's retention, their hourly counts and the stack
+/// traces no remaining event refers to (all tenants; a background task). Events are taken
+/// oldest id first in slices, which follows arrival order, so no index on the arrival time is
+/// needed; groups and their history stay.
 pub async fn apply_retention(pool: &PgPool) -> Result<u64, AppError> {
     let tenants = sqlx::query!("SELECT id, retention_days FROM tenants ORDER BY id")
         .fetch_all(pool)
@@ -834,6 +837,15 @@ pub async fn apply_retention(pool: &PgPool) -> Result<u64, AppError> {
         }
         sqlx::query!(
             "DELETE FROM group_counts_hourly WHERE tenant_id = $1 AND hour < now() - make_interval(days => $2)",
+            t.id,
+            t.retention_days
+        )
+        .execute(pool)
+        .await?;
+        // A trace's `last_seen` is at most an hour behind the newest event referring to it
+        // (see the writer), so one not seen for a day longer than the retention is unused.
+        sqlx::query!(
+            "DELETE FROM stack_traces WHERE tenant_id = $1 AND last_seen < now() - make_interval(days => $2 + 1)",
             t.id,
             t.retention_days
         )

@@ -18,6 +18,9 @@ const MAX_BATCH_EVENTS: usize = 2_000;
 const CACHED_IDS: usize = 100_000;
 /// Why the writer reopened an ignored group.
 pub const IGNORE_ENDED: &str = "the ignore ended: it happened again after the set time or count";
+/// How stale a stack trace's `last_seen` may get before a writer refreshes it (retention
+/// relies on this bound).
+const TRACE_TOUCH: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The unique index that makes a retried `event_id` count once.
 const EVENT_ID_KEY: &str = "error_events_event_id_key";
 
@@ -174,6 +177,9 @@ struct Writer {
     groups: HashMap<(i64, String), i64>,
     /// (tenant, agent name) → agent id.
     agents: HashMap<(i64, String), i64>,
+    /// (tenant, trace hash) → when this writer last made sure the trace is stored and its
+    /// `last_seen` recent.
+    traces: HashMap<(i64, [u8; 32]), std::time::Instant>,
 }
 
 /// Ids a transaction created or looked up, remembered once it commits.
@@ -181,6 +187,7 @@ struct Writer {
 struct Learned {
     groups: Vec<((i64, String), i64)>,
     agents: Vec<((i64, String), i64)>,
+    traces: Vec<(i64, [u8; 32])>,
 }
 
 impl Writer {
@@ -189,6 +196,7 @@ impl Writer {
             pool,
             groups: HashMap::new(),
             agents: HashMap::new(),
+            traces: HashMap::new(),
         }
     }
 
@@ -263,8 +271,14 @@ impl Writer {
         if self.agents.len() + learned.agents.len() > CACHED_IDS {
             self.agents.clear();
         }
+        if self.traces.len() + learned.traces.len() > CACHED_IDS {
+            self.traces.clear();
+        }
         self.groups.extend(learned.groups);
         self.agents.extend(learned.agents);
+        let now = std::time::Instant::now();
+        self.traces
+            .extend(learned.traces.into_iter().map(|key| (key, now)));
         Ok(stored)
     }
 
@@ -622,7 +636,42 @@ impl Writer {
             .await?;
         }
 
-        // 5. Every new event, in one COPY.
+        // 5. Stack traces not stored yet (or not refreshed for an hour), each once.
+        let now = std::time::Instant::now();
+        let mut traces: BTreeMap<(i64, [u8; 32]), &str> = BTreeMap::new();
+        for (t, e) in &fresh {
+            if let (Some(hash), Some(text)) = (e.stack_hash, e.stack_trace.as_deref()) {
+                let recent = self
+                    .traces
+                    .get(&(*t, hash))
+                    .is_some_and(|at| now.duration_since(*at) < TRACE_TOUCH);
+                if !recent {
+                    traces.entry((*t, hash)).or_insert(text);
+                }
+            }
+        }
+        if !traces.is_empty() {
+            let (mut st, mut sh, mut sx) = (Vec::new(), Vec::new(), Vec::new());
+            for (&(t, hash), &text) in &traces {
+                st.push(t);
+                sh.push(hash.to_vec());
+                sx.push(text);
+            }
+            sqlx::query!(
+                r#"INSERT INTO stack_traces AS s (tenant_id, hash, trace)
+                   SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::text[])
+                   ON CONFLICT (tenant_id, hash) DO UPDATE SET last_seen = now()
+                   WHERE s.last_seen < now() - interval '1 hour'"#,
+                &st,
+                &sh,
+                &sx as &[&str]
+            )
+            .execute(&mut *tx)
+            .await?;
+            learned.traces = traces.into_keys().collect();
+        }
+
+        // 6. Every new event, in one COPY.
         if !fresh.is_empty() {
             let mut rows = Vec::with_capacity(fresh.len() * 2048);
             for (t, e) in &fresh {
@@ -632,13 +681,13 @@ impl Writer {
             let mut copy = tx
                 .copy_in_raw(
                     "COPY error_events (tenant_id, event_id, group_id, agent_id, service, severity, \
-                     message, details, stack_trace, environment, release, tags, occurred_at) FROM STDIN",
+                     message, details, stack_hash, environment, release, tags, occurred_at) FROM STDIN",
                 )
                 .await?;
             copy.send(rows).await?;
             copy.finish().await?;
 
-            // 6. Hourly counts for charts.
+            // 7. Hourly counts for charts.
             let mut hourly: BTreeMap<(i64, i64, chrono::DateTime<chrono::Utc>), i64> =
                 BTreeMap::new();
             for (t, e) in &fresh {
@@ -795,7 +844,13 @@ fn copy_row(out: &mut Vec<u8>, tenant: i64, e: &NormalizedEvent, group: i64, age
         Some(e.severity.as_str()),
         Some(e.message.as_str()),
         e.details_json.as_deref(),
-        e.stack_trace.as_deref(),
+    ] {
+        out.push(b'\t');
+        copy_text(out, field);
+    }
+    out.push(b'\t');
+    copy_bytea(out, e.stack_hash.as_ref().map(|h| &h[..]));
+    for field in [
         e.environment.as_deref(),
         e.release.as_deref(),
         e.tags_json.as_deref(),
@@ -808,6 +863,20 @@ fn copy_row(out: &mut Vec<u8>, tenant: i64, e: &NormalizedEvent, group: i64, age
         "\t{}",
         e.occurred_at.format("%Y-%m-%d %H:%M:%S%.6f+00")
     );
+}
+
+/// A `bytea` value in COPY's text format: `\x` and hex digits, its backslash escaped.
+fn copy_bytea(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let Some(value) = value else {
+        out.extend_from_slice(b"\\N");
+        return;
+    };
+    out.extend_from_slice(b"\\\\x");
+    for b in value {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
 }
 
 /// Escapes a value for COPY's text format (`\N` is NULL).
@@ -854,6 +923,16 @@ mod tests {
             copy_text(&mut out, input);
             assert_eq!(String::from_utf8(out).unwrap(), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn copy_bytea_writes_escaped_hex() {
+        let mut out = Vec::new();
+        copy_bytea(&mut out, Some(&[0x00, 0xab, 0x10, 0xff]));
+        assert_eq!(out, br"\\x00ab10ff");
+        out.clear();
+        copy_bytea(&mut out, None);
+        assert_eq!(out, br"\N");
     }
 
     #[test]
