@@ -562,15 +562,7 @@ async fn each_distinct_stack_trace_is_stored_once_and_dropped_when_unused(pool: 
     assert_eq!(unhashed, 0);
 
     // Every event reads its trace back.
-    let detail: Value = reqwest::Client::new()
-        .get(app.url(&format!("/api/errors/{group}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = app.get_json(&key, &format!("/api/errors/{group}")).await;
     assert_eq!(detail["latest_event"]["stack_trace"], PY_TRACE);
     let events = detail["recent_events"].as_array().unwrap();
     assert_eq!(events.len(), 3);

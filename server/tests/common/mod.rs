@@ -50,6 +50,19 @@ pub fn browser() -> Client {
 }
 
 impl TestApp {
+    /// `GET path` with an API key, as JSON (any status).
+    pub async fn get_json(&self, key: &str, path: &str) -> serde_json::Value {
+        Client::new()
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
