@@ -21,13 +21,6 @@ pub const IGNORE_ENDED: &str = "the ignore ended: it happened again after the se
 /// How stale a stack trace's `last_seen` may get before a writer refreshes it (retention
 /// relies on this bound).
 const TRACE_TOUCH: std::time::Duration = std::time::Duration::from_secs(3600);
-/// Batches of at most this many new events send them inside the main statement (one round
-/// trip); larger ones with COPY, which PostgreSQL inserts faster.
-const INLINE_EVENTS: usize = 64;
-/// A writer's cached group id no longer exists (it then forgets its cache and retries).
-const STALE_GROUPS: &str = "a cached error group is gone";
-/// The hourly counts' reference to their group, which a gone group violates first.
-const HOURLY_GROUP_KEY: &str = "group_counts_hourly_group_fkey";
 /// The unique index that makes a retried `event_id` count once.
 const EVENT_ID_KEY: &str = "error_events_event_id_key";
 
@@ -261,14 +254,10 @@ impl Writer {
         &mut self,
         batch: &[(i64, &NormalizedEvent)],
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        let mut result = self.write_once(batch, false).await;
-        if matches!(&result, Err(e) if stale_groups(e)) {
-            self.groups.clear();
-            result = self.write_once(batch, false).await;
-        }
-        if matches!(&result, Err(e) if violates(e, EVENT_ID_KEY)) {
-            result = self.write_once(batch, true).await;
-        }
+        let result = match self.write_once(batch, false).await {
+            Err(e) if violates(&e, EVENT_ID_KEY) => self.write_once(batch, true).await,
+            other => other,
+        };
         let (stored, learned) = result?;
         let new_groups: std::collections::HashSet<i64> = stored
             .iter()
@@ -421,24 +410,64 @@ impl Writer {
         let mut gid: HashMap<(i64, &str), (i64, i64, bool)> = HashMap::new();
         let mut activity: Vec<(i64, i64, &'static str, Option<&'static str>)> = Vec::new();
 
-        // 3a. Groups this writer knows are updated by primary key (HOT, no index writes) in the
-        // batch's main statement (5); every other group is upserted first.
+        // 3a. Groups this writer knows: a plain update by primary key (HOT, no index writes).
         let mut known = UpdateColumns::default();
-        // Group ids known before the main statement, and which group each known id is.
-        let mut ids: HashMap<(i64, &str), i64> = HashMap::new();
-        let mut known_keys: HashMap<i64, (i64, &str)> = HashMap::new();
         for (&(t, fp), g) in &groups {
             if let Some(&id) = self.groups.get(&(t, fp.to_owned())) {
                 known.push(t, id, g);
-                ids.insert((t, fp), id);
-                known_keys.insert(id, (t, fp));
+            }
+        }
+        if !known.tenant.is_empty() {
+            let rows = sqlx::query!(
+                r#"UPDATE error_groups AS g SET
+                       occurrences = g.occurrences + u.count,
+                       first_seen = LEAST(g.first_seen, u.first_seen),
+                       last_seen = GREATEST(g.last_seen, u.last_seen),
+                       severity = CASE WHEN u.rank > g.severity_rank THEN u.severity ELSE g.severity END,
+                       severity_rank = GREATEST(g.severity_rank, u.rank),
+                       last_agent_id = COALESCE(u.agent, g.last_agent_id),
+                       status = CASE WHEN g.status = 'resolved' THEN 'regressed'
+                                     WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN 'unresolved'
+                                     ELSE g.status END,
+                       regressed_at = CASE WHEN g.status = 'resolved' THEN now() ELSE g.regressed_at END,
+                       reopened_at = CASE WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN now() ELSE g.reopened_at END,
+                       ignored_until = CASE WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN NULL ELSE g.ignored_until END,
+                       ignored_until_count = CASE WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN NULL ELSE g.ignored_until_count END
+                   FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::timestamptz[], $5::timestamptz[],
+                               $6::int2[], $7::text[], $8::int8[])
+                        AS u(tenant_id, id, count, first_seen, last_seen, rank, severity, agent)
+                   WHERE g.tenant_id = u.tenant_id AND g.id = u.id
+                   RETURNING g.tenant_id, g.fingerprint, g.id, g.occurrences,
+                       (g.status = 'regressed' AND g.regressed_at = now()) AS "regressed!",
+                       (g.status = 'unresolved' AND coalesce(g.reopened_at = now(), false)) AS "reopened!""#,
+                &known.tenant,
+                &known.id,
+                &known.count,
+                &known.first_seen,
+                &known.last_seen,
+                &known.rank,
+                &known.severity,
+                &known.agent as &[Option<i64>]
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in rows {
+                if let Some(&fp) = fingerprints.get(r.fingerprint.as_str()) {
+                    gid.insert((r.tenant_id, fp), (r.id, r.occurrences, false));
+                    if r.regressed {
+                        activity.push((r.tenant_id, r.id, "regressed", None));
+                    } else if r.reopened {
+                        activity.push((r.tenant_id, r.id, "reopened", Some(IGNORE_ENDED)));
+                    }
+                }
             }
         }
 
         // 3b. Every other group (new, or known only to another writer or replica): an upsert.
+        // A cached id whose group is gone lands here too.
         let mut cols = GroupColumns::default();
         for (&(t, fp), g) in &groups {
-            if !ids.contains_key(&(t, fp)) {
+            if !gid.contains_key(&(t, fp)) {
                 cols.push(t, fp, g);
             }
         }
@@ -498,165 +527,13 @@ impl Writer {
                 learned.groups.push(((r.tenant_id, r.fingerprint), r.id));
             }
         }
-        if gid.len() != cols.tenant.len() {
+        if gid.len() != groups.len() {
             return Err(sqlx::Error::Protocol(
                 "an error group upsert returned fewer rows than it was given".into(),
             ));
         }
-        for (&key, &(id, _, _)) in &gid {
-            ids.insert(key, id);
-        }
 
-        // 4. Stack traces not stored yet (or not refreshed for an hour), each once.
-        let now = std::time::Instant::now();
-        let mut traces: BTreeMap<(i64, [u8; 32]), &str> = BTreeMap::new();
-        for (t, e) in &fresh {
-            if let (Some(hash), Some(text)) = (e.stack_hash, e.stack_trace.as_deref()) {
-                let recent = self
-                    .traces
-                    .get(&(*t, hash))
-                    .is_some_and(|at| now.duration_since(*at) < TRACE_TOUCH);
-                if !recent {
-                    traces.entry((*t, hash)).or_insert(text);
-                }
-            }
-        }
-        if !traces.is_empty() {
-            let (mut st, mut sh, mut sx) = (Vec::new(), Vec::new(), Vec::new());
-            for (&(t, hash), &text) in &traces {
-                st.push(t);
-                sh.push(hash.to_vec());
-                sx.push(text);
-            }
-            sqlx::query!(
-                r#"INSERT INTO stack_traces AS s (tenant_id, hash, trace)
-                   SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::text[])
-                   ON CONFLICT (tenant_id, hash) DO UPDATE SET last_seen = now()
-                   WHERE s.last_seen < now() - interval '1 hour'"#,
-                &st,
-                &sh,
-                &sx as &[&str]
-            )
-            .execute(&mut *tx)
-            .await?;
-            learned.traces = traces.into_keys().collect();
-        }
-
-        // 5. One statement for the rest of the usual batch: the known groups' update, the events
-        // of a small batch, the hourly counts and the notification for live listeners (sent by
-        // PostgreSQL only if this commits). Large batches send their events with COPY after.
-        let group_of = |t: i64, fp: &str| ids.get(&(t, fp)).copied().unwrap_or_default();
-        let inline = fresh.len() <= INLINE_EVENTS;
-        let mut events = EventColumns::default();
-        let mut hourly: BTreeMap<(i64, i64, chrono::DateTime<chrono::Utc>), i64> = BTreeMap::new();
-        for (t, e) in &fresh {
-            let group = group_of(*t, &e.fingerprint);
-            if inline {
-                events.push(*t, e, group, agent_id(*t, e));
-            }
-            *hourly
-                .entry((*t, group, hour_of(e.occurred_at)))
-                .or_default() += 1;
-        }
-        let (mut ht, mut hg, mut hh, mut hc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((t, g, h), c) in hourly {
-            ht.push(t);
-            hg.push(g);
-            hh.push(h);
-            hc.push(c);
-        }
-        let payloads = notifications(ids.iter().map(|(&(t, _), &id)| (t, id)));
-        let rows = sqlx::query!(
-            r#"WITH known AS (
-                   UPDATE error_groups AS g SET
-                       occurrences = g.occurrences + u.count,
-                       first_seen = LEAST(g.first_seen, u.first_seen),
-                       last_seen = GREATEST(g.last_seen, u.last_seen),
-                       severity = CASE WHEN u.rank > g.severity_rank THEN u.severity ELSE g.severity END,
-                       severity_rank = GREATEST(g.severity_rank, u.rank),
-                       last_agent_id = COALESCE(u.agent, g.last_agent_id),
-                       status = CASE WHEN g.status = 'resolved' THEN 'regressed'
-                                     WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN 'unresolved'
-                                     ELSE g.status END,
-                       regressed_at = CASE WHEN g.status = 'resolved' THEN now() ELSE g.regressed_at END,
-                       reopened_at = CASE WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN now() ELSE g.reopened_at END,
-                       ignored_until = CASE WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN NULL ELSE g.ignored_until END,
-                       ignored_until_count = CASE WHEN ignore_ends(g.status, g.occurrences + u.count, g.ignored_until, g.ignored_until_count) THEN NULL ELSE g.ignored_until_count END
-                   FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::timestamptz[], $5::timestamptz[],
-                               $6::int2[], $7::text[], $8::int8[])
-                        AS u(tenant_id, id, count, first_seen, last_seen, rank, severity, agent)
-                   WHERE g.tenant_id = u.tenant_id AND g.id = u.id
-                   RETURNING g.id, g.occurrences,
-                       (g.status = 'regressed' AND g.regressed_at = now()) AS regressed,
-                       (g.status = 'unresolved' AND coalesce(g.reopened_at = now(), false)) AS reopened),
-               new_events AS (
-                   INSERT INTO error_events (tenant_id, event_id, group_id, agent_id, service, severity,
-                       message, details, stack_hash, environment, release, tags, occurred_at)
-                   SELECT e.tenant_id, e.event_id, e.group_id, e.agent_id, e.service, e.severity,
-                       e.message, e.details::jsonb, e.stack_hash, e.environment, e.release,
-                       e.tags::jsonb, e.occurred_at
-                   FROM UNNEST($9::int8[], $10::uuid[], $11::int8[], $12::int8[], $13::text[],
-                               $14::text[], $15::text[], $16::text[], $17::bytea[], $18::text[],
-                               $19::text[], $20::text[], $21::timestamptz[])
-                        AS e(tenant_id, event_id, group_id, agent_id, service, severity, message,
-                             details, stack_hash, environment, release, tags, occurred_at)),
-               hourly AS (
-                   INSERT INTO group_counts_hourly AS h (tenant_id, group_id, hour, count)
-                   SELECT * FROM UNNEST($22::int8[], $23::int8[], $24::timestamptz[], $25::int8[])
-                   ON CONFLICT (tenant_id, group_id, hour) DO UPDATE SET count = h.count + EXCLUDED.count),
-               notified AS (SELECT count(pg_notify($26, p)) FROM UNNEST($27::text[]) AS p)
-               SELECT k.id AS "id?", k.occurrences AS "occurrences?", k.regressed AS "regressed?",
-                   k.reopened AS "reopened?"
-               FROM notified LEFT JOIN known k ON true"#,
-            &known.tenant,
-            &known.id,
-            &known.count,
-            &known.first_seen,
-            &known.last_seen,
-            &known.rank,
-            &known.severity,
-            &known.agent as &[Option<i64>],
-            &events.tenant,
-            &events.event_id,
-            &events.group,
-            &events.agent as &[Option<i64>],
-            &events.service as &[&str],
-            &events.severity as &[&str],
-            &events.message as &[&str],
-            &events.details as &[Option<&str>],
-            &events.stack_hash as &[Option<Vec<u8>>],
-            &events.environment as &[Option<&str>],
-            &events.release as &[Option<&str>],
-            &events.tags as &[Option<&str>],
-            &events.occurred_at,
-            &ht,
-            &hg,
-            &hh,
-            &hc,
-            live::CHANNEL,
-            &payloads
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for r in rows {
-            let (Some(id), Some(occurrences)) = (r.id, r.occurrences) else {
-                continue;
-            };
-            if let Some(&key) = known_keys.get(&id) {
-                gid.insert(key, (id, occurrences, false));
-                if r.regressed == Some(true) {
-                    activity.push((key.0, id, "regressed", None));
-                } else if r.reopened == Some(true) {
-                    activity.push((key.0, id, "reopened", Some(IGNORE_ENDED)));
-                }
-            }
-        }
-        // A cached id whose group is gone (its company was deleted): forget the cache, retry.
-        if gid.len() != groups.len() {
-            return Err(sqlx::Error::Protocol(STALE_GROUPS.into()));
-        }
-
-        // 6. Activity for new, regressed and reopened groups.
+        // 4. Activity for new and regressed groups, and a notification for live listeners.
         if !activity.is_empty() {
             let (mut at, mut ag, mut ak, mut an) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for (t, g, k, n) in activity {
@@ -730,17 +607,76 @@ impl Writer {
                 }
             }
         }
-        // 7. A large batch's events, in one COPY.
-        if !inline {
-            let mut rows = Vec::with_capacity(fresh.len() * 640);
+        if !gid.is_empty() {
+            // One notification per tenant, delivered by PostgreSQL only if this commits.
+            let mut changed: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for (&(t, _), &(id, _, _)) in &gid {
+                changed.entry(t).or_default().push(id);
+            }
+            let payloads: Vec<String> = changed
+                .into_iter()
+                .flat_map(|(tenant_id, ids)| {
+                    ids.chunks(live::MAX_IDS)
+                        .map(|chunk| {
+                            serde_json::to_string(&live::GroupsChanged {
+                                tenant_id,
+                                groups: chunk.to_vec(),
+                            })
+                            .unwrap_or_default()
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            sqlx::query!(
+                "SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p",
+                live::CHANNEL,
+                &payloads
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        // 5. Stack traces not stored yet (or not refreshed for an hour), each once.
+        let now = std::time::Instant::now();
+        let mut traces: BTreeMap<(i64, [u8; 32]), &str> = BTreeMap::new();
+        for (t, e) in &fresh {
+            if let (Some(hash), Some(text)) = (e.stack_hash, e.stack_trace.as_deref()) {
+                let recent = self
+                    .traces
+                    .get(&(*t, hash))
+                    .is_some_and(|at| now.duration_since(*at) < TRACE_TOUCH);
+                if !recent {
+                    traces.entry((*t, hash)).or_insert(text);
+                }
+            }
+        }
+        if !traces.is_empty() {
+            let (mut st, mut sh, mut sx) = (Vec::new(), Vec::new(), Vec::new());
+            for (&(t, hash), &text) in &traces {
+                st.push(t);
+                sh.push(hash.to_vec());
+                sx.push(text);
+            }
+            sqlx::query!(
+                r#"INSERT INTO stack_traces AS s (tenant_id, hash, trace)
+                   SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::text[])
+                   ON CONFLICT (tenant_id, hash) DO UPDATE SET last_seen = now()
+                   WHERE s.last_seen < now() - interval '1 hour'"#,
+                &st,
+                &sh,
+                &sx as &[&str]
+            )
+            .execute(&mut *tx)
+            .await?;
+            learned.traces = traces.into_keys().collect();
+        }
+
+        // 6. Every new event, in one COPY.
+        if !fresh.is_empty() {
+            let mut rows = Vec::with_capacity(fresh.len() * 2048);
             for (t, e) in &fresh {
-                copy_row(
-                    &mut rows,
-                    *t,
-                    e,
-                    group_of(*t, &e.fingerprint),
-                    agent_id(*t, e),
-                );
+                let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
+                copy_row(&mut rows, *t, e, group, agent_id(*t, e));
             }
             let mut copy = tx
                 .copy_in_raw(
@@ -750,6 +686,34 @@ impl Writer {
                 .await?;
             copy.send(rows).await?;
             copy.finish().await?;
+
+            // 7. Hourly counts for charts.
+            let mut hourly: BTreeMap<(i64, i64, chrono::DateTime<chrono::Utc>), i64> =
+                BTreeMap::new();
+            for (t, e) in &fresh {
+                let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
+                *hourly
+                    .entry((*t, group, hour_of(e.occurred_at)))
+                    .or_default() += 1;
+            }
+            let (mut ht, mut hg, mut hh, mut hc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ((t, g, h), c) in hourly {
+                ht.push(t);
+                hg.push(g);
+                hh.push(h);
+                hc.push(c);
+            }
+            sqlx::query!(
+                r#"INSERT INTO group_counts_hourly AS h (tenant_id, group_id, hour, count)
+                   SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::timestamptz[], $4::int8[])
+                   ON CONFLICT (tenant_id, group_id, hour) DO UPDATE SET count = h.count + EXCLUDED.count"#,
+                &ht,
+                &hg,
+                &hh,
+                &hc
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
 
@@ -784,11 +748,6 @@ fn failed(e: sqlx::Error) -> AppError {
     AppError::Unavailable("storing the events failed; nothing was stored, retry".into())
 }
 
-/// Whether `e` says a cached group id is gone (see [`STALE_GROUPS`]).
-fn stale_groups(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Protocol(m) if m == STALE_GROUPS) || violates(e, HOURLY_GROUP_KEY)
-}
-
 fn violates(e: &sqlx::Error, constraint: &str) -> bool {
     e.as_database_error()
         .and_then(|d| d.constraint())
@@ -808,65 +767,6 @@ struct GroupAgg<'a> {
 fn hour_of(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::{DurationRound, TimeDelta};
     t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
-}
-
-/// The live feed's notifications for the groups `(tenant, id)` a batch changed: one per
-/// tenant and chunk of ids.
-fn notifications(groups: impl Iterator<Item = (i64, i64)>) -> Vec<String> {
-    let mut changed: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for (t, id) in groups {
-        changed.entry(t).or_default().push(id);
-    }
-    changed
-        .into_iter()
-        .flat_map(|(tenant_id, ids)| {
-            ids.chunks(live::MAX_IDS)
-                .map(|chunk| {
-                    serde_json::to_string(&live::GroupsChanged {
-                        tenant_id,
-                        groups: chunk.to_vec(),
-                    })
-                    .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// Columns of a small batch's events, inserted by the main statement.
-#[derive(Default)]
-struct EventColumns<'a> {
-    tenant: Vec<i64>,
-    event_id: Vec<uuid::Uuid>,
-    group: Vec<i64>,
-    agent: Vec<Option<i64>>,
-    service: Vec<&'a str>,
-    severity: Vec<&'a str>,
-    message: Vec<&'a str>,
-    details: Vec<Option<&'a str>>,
-    stack_hash: Vec<Option<Vec<u8>>>,
-    environment: Vec<Option<&'a str>>,
-    release: Vec<Option<&'a str>>,
-    tags: Vec<Option<&'a str>>,
-    occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
-}
-
-impl<'a> EventColumns<'a> {
-    fn push(&mut self, tenant: i64, e: &'a NormalizedEvent, group: i64, agent: Option<i64>) {
-        self.tenant.push(tenant);
-        self.event_id.push(e.event_id);
-        self.group.push(group);
-        self.agent.push(agent);
-        self.service.push(&e.service);
-        self.severity.push(e.severity.as_str());
-        self.message.push(&e.message);
-        self.details.push(e.details_json.as_deref());
-        self.stack_hash.push(e.stack_hash.map(|h| h.to_vec()));
-        self.environment.push(e.environment.as_deref());
-        self.release.push(e.release.as_deref());
-        self.tags.push(e.tags_json.as_deref());
-        self.occurred_at.push(e.occurred_at);
-    }
 }
 
 /// Columns of the update of known groups.
