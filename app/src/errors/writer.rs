@@ -21,6 +21,9 @@ pub const IGNORE_ENDED: &str = "the ignore ended: it happened again after the se
 /// How stale a stack trace's `last_seen` may get before a writer refreshes it (retention
 /// relies on this bound).
 const TRACE_TOUCH: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Batches of at most this many new events are inserted with one statement; larger ones with
+/// COPY, which costs more round trips but less per row.
+const INLINE_EVENTS: usize = 64;
 /// The unique index that makes a retried `event_id` count once.
 const EVENT_ID_KEY: &str = "error_events_event_id_key";
 
@@ -671,9 +674,42 @@ impl Writer {
             learned.traces = traces.into_keys().collect();
         }
 
-        // 6. Every new event, in one COPY.
-        if !fresh.is_empty() {
-            let mut rows = Vec::with_capacity(fresh.len() * 2048);
+        // 6. Every new event: a small batch in one statement, a large one with COPY.
+        if !fresh.is_empty() && fresh.len() <= INLINE_EVENTS {
+            let mut ev = EventColumns::default();
+            for (t, e) in &fresh {
+                let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
+                ev.push(*t, e, group, agent_id(*t, e));
+            }
+            sqlx::query!(
+                r#"INSERT INTO error_events (tenant_id, event_id, group_id, agent_id, service, severity,
+                       message, details, stack_hash, environment, release, tags, occurred_at)
+                   SELECT e.tenant_id, e.event_id, e.group_id, e.agent_id, e.service, e.severity,
+                       e.message, e.details::jsonb, e.stack_hash, e.environment, e.release,
+                       e.tags::jsonb, e.occurred_at
+                   FROM UNNEST($1::int8[], $2::uuid[], $3::int8[], $4::int8[], $5::text[], $6::text[],
+                               $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[],
+                               $12::text[], $13::timestamptz[])
+                        AS e(tenant_id, event_id, group_id, agent_id, service, severity, message,
+                             details, stack_hash, environment, release, tags, occurred_at)"#,
+                &ev.tenant,
+                &ev.event_id,
+                &ev.group,
+                &ev.agent as &[Option<i64>],
+                &ev.service as &[&str],
+                &ev.severity as &[&str],
+                &ev.message as &[&str],
+                &ev.details as &[Option<&str>],
+                &ev.stack_hash as &[Option<Vec<u8>>],
+                &ev.environment as &[Option<&str>],
+                &ev.release as &[Option<&str>],
+                &ev.tags as &[Option<&str>],
+                &ev.occurred_at
+            )
+            .execute(&mut *tx)
+            .await?;
+        } else if !fresh.is_empty() {
+            let mut rows = Vec::with_capacity(fresh.len() * 640);
             for (t, e) in &fresh {
                 let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
                 copy_row(&mut rows, *t, e, group, agent_id(*t, e));
@@ -686,7 +722,8 @@ impl Writer {
                 .await?;
             copy.send(rows).await?;
             copy.finish().await?;
-
+        }
+        if !fresh.is_empty() {
             // 7. Hourly counts for charts.
             let mut hourly: BTreeMap<(i64, i64, chrono::DateTime<chrono::Utc>), i64> =
                 BTreeMap::new();
@@ -767,6 +804,42 @@ struct GroupAgg<'a> {
 fn hour_of(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::{DurationRound, TimeDelta};
     t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
+}
+
+/// Columns of a small batch's events, inserted with one `INSERT … SELECT FROM UNNEST`.
+#[derive(Default)]
+struct EventColumns<'a> {
+    tenant: Vec<i64>,
+    event_id: Vec<uuid::Uuid>,
+    group: Vec<i64>,
+    agent: Vec<Option<i64>>,
+    service: Vec<&'a str>,
+    severity: Vec<&'a str>,
+    message: Vec<&'a str>,
+    details: Vec<Option<&'a str>>,
+    stack_hash: Vec<Option<Vec<u8>>>,
+    environment: Vec<Option<&'a str>>,
+    release: Vec<Option<&'a str>>,
+    tags: Vec<Option<&'a str>>,
+    occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn push(&mut self, tenant: i64, e: &'a NormalizedEvent, group: i64, agent: Option<i64>) {
+        self.tenant.push(tenant);
+        self.event_id.push(e.event_id);
+        self.group.push(group);
+        self.agent.push(agent);
+        self.service.push(&e.service);
+        self.severity.push(e.severity.as_str());
+        self.message.push(&e.message);
+        self.details.push(e.details_json.as_deref());
+        self.stack_hash.push(e.stack_hash.map(|h| h.to_vec()));
+        self.environment.push(e.environment.as_deref());
+        self.release.push(e.release.as_deref());
+        self.tags.push(e.tags_json.as_deref());
+        self.occurred_at.push(e.occurred_at);
+    }
 }
 
 /// Columns of the update of known groups.
