@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 #[cfg(feature = "ssr")]
-pub use normalize::{NormalizedEvent, stack_hash};
+pub use normalize::NormalizedEvent;
 
 /// Longest message stored; longer ones are cut and marked.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
@@ -177,7 +177,7 @@ mod normalize {
 
     /// The key of a stored stack trace: SHA-256 of its text (as PostgreSQL's
     /// `sha256(convert_to(trace, 'UTF8'))` computes it for the traces stored before).
-    pub fn stack_hash(trace: &str) -> [u8; 32] {
+    fn stack_hash(trace: &str) -> [u8; 32] {
         use sha2::Digest;
         sha2::Sha256::digest(trace.as_bytes()).into()
     }

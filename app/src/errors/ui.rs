@@ -411,6 +411,16 @@ impl FeedParams {
     }
 }
 
+/// Whether a feed URL's query (its key–value pairs) shows the default feed: open groups,
+/// first page, no filter (the live feed refreshes only that one under the reader's eyes).
+pub fn is_default_feed(pairs: impl IntoIterator<Item = (String, String)>) -> bool {
+    let mut query = leptos_router::params::ParamsMap::new();
+    for (k, v) in pairs {
+        query.insert(k, v);
+    }
+    FeedParams::from_query(&query) == FeedParams::from_query(&Default::default())
+}
+
 const STATUSES: [(&str, &str); 6] = [
     ("open", "Open"),
     ("unresolved", "Unresolved"),
@@ -1126,4 +1136,25 @@ fn Timeline(entries: Vec<ActivityEntry>, now: DateTime<Utc>) -> impl IntoView {
         </ol>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_default_feed;
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn only_the_unfiltered_first_page_is_the_default_feed() {
+        assert!(is_default_feed(pairs(&[])));
+        assert!(is_default_feed(pairs(&[("status", "open")])));
+        assert!(is_default_feed(pairs(&[("q", ""), ("severity", "")])));
+        assert!(!is_default_feed(pairs(&[("status", "all")])));
+        assert!(!is_default_feed(pairs(&[("severity", "error")])));
+        assert!(!is_default_feed(pairs(&[("cursor", "abc")])));
+    }
 }

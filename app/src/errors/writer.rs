@@ -674,14 +674,15 @@ impl Writer {
             learned.traces = traces.into_keys().collect();
         }
 
-        // 6. Every new event: a small batch in one statement, a large one with COPY.
-        if !fresh.is_empty() && fresh.len() <= INLINE_EVENTS {
-            let mut ev = EventColumns::default();
-            for (t, e) in &fresh {
-                let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
-                ev.push(*t, e, group, agent_id(*t, e));
-            }
-            sqlx::query!(
+        if !fresh.is_empty() {
+            // 6. Every new event: a small batch in one statement, a large one with COPY.
+            if fresh.len() <= INLINE_EVENTS {
+                let mut ev = EventColumns::default();
+                for (t, e) in &fresh {
+                    let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
+                    ev.push(*t, e, group, agent_id(*t, e));
+                }
+                sqlx::query!(
                 r#"INSERT INTO error_events (tenant_id, event_id, group_id, agent_id, service, severity,
                        message, details, stack_hash, environment, release, tags, occurred_at)
                    SELECT e.tenant_id, e.event_id, e.group_id, e.agent_id, e.service, e.severity,
@@ -708,22 +709,22 @@ impl Writer {
             )
             .execute(&mut *tx)
             .await?;
-        } else if !fresh.is_empty() {
-            let mut rows = Vec::with_capacity(fresh.len() * 640);
-            for (t, e) in &fresh {
-                let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
-                copy_row(&mut rows, *t, e, group, agent_id(*t, e));
-            }
-            let mut copy = tx
+            } else {
+                let mut rows = Vec::with_capacity(fresh.len() * 640);
+                for (t, e) in &fresh {
+                    let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
+                    copy_row(&mut rows, *t, e, group, agent_id(*t, e));
+                }
+                let mut copy = tx
                 .copy_in_raw(
                     "COPY error_events (tenant_id, event_id, group_id, agent_id, service, severity, \
                      message, details, stack_hash, environment, release, tags, occurred_at) FROM STDIN",
                 )
                 .await?;
-            copy.send(rows).await?;
-            copy.finish().await?;
-        }
-        if !fresh.is_empty() {
+                copy.send(rows).await?;
+                copy.finish().await?;
+            }
+
             // 7. Hourly counts for charts.
             let mut hourly: BTreeMap<(i64, i64, chrono::DateTime<chrono::Utc>), i64> =
                 BTreeMap::new();
@@ -940,16 +941,15 @@ fn copy_row(out: &mut Vec<u8>, tenant: i64, e: &NormalizedEvent, group: i64, age
 
 /// A `bytea` value in COPY's text format: `\x` and hex digits, its backslash escaped.
 fn copy_bytea(out: &mut Vec<u8>, value: Option<&[u8]>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let Some(value) = value else {
         out.extend_from_slice(b"\\N");
         return;
     };
     out.extend_from_slice(b"\\\\x");
-    for b in value {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 15)]);
-    }
+    let start = out.len();
+    out.resize(start + 2 * value.len(), 0);
+    // The slice is exactly twice the input's length, which is all `encode_to_slice` needs.
+    let _ = hex::encode_to_slice(value, &mut out[start..]);
 }
 
 /// Escapes a value for COPY's text format (`\N` is NULL).

@@ -63,20 +63,12 @@ pub fn BulkSelection() -> impl IntoView {
     browser::follow_selection();
 }
 
-/// Whether a feed URL's query shows the default feed (open groups, first page, no filter).
-pub fn is_default_feed<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
-    pairs
-        .into_iter()
-        .all(|(k, v)| v.is_empty() || (k == "status" && v == "open"))
-}
-
 #[cfg(feature = "hydrate")]
 mod browser {
     use leptos::prelude::*;
     use std::time::Duration;
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
-    use wasm_bindgen_futures::JsFuture;
 
     fn region_element(region: &str) -> Option<web_sys::Element> {
         document().get_element_by_id(region)
@@ -97,28 +89,11 @@ mod browser {
         let Ok(href) = window().location().href() else {
             return;
         };
-        let Ok(resp) = JsFuture::from(window().fetch_with_str(&href)).await else {
+        let Some((_, page)) = crate::ui::navigate::fetch_page(&href, None).await else {
             return;
         };
-        let Ok(resp) = resp.dyn_into::<web_sys::Response>() else {
-            return;
-        };
-        if !resp.ok() {
-            return;
-        }
-        let Ok(text) = resp.text().map(JsFuture::from) else {
-            return;
-        };
-        let Some(text) = text.await.ok().and_then(|t| t.as_string()) else {
-            return;
-        };
-        let Ok(parser) = web_sys::DomParser::new() else {
-            return;
-        };
-        let Ok(doc) = parser.parse_from_string(&text, web_sys::SupportedType::TextHtml) else {
-            return;
-        };
-        let Some(new) = doc.get_element_by_id(&region) else {
+        // An error page has no such region: the old content stays.
+        let Some(new) = page.get_element_by_id(&region) else {
             return;
         };
         old.set_inner_html(&new.inner_html());
@@ -150,7 +125,7 @@ mod browser {
                 entry.get(1).as_string().unwrap_or_default(),
             ));
         }
-        super::is_default_feed(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        crate::errors::ui::is_default_feed(pairs)
     }
 
     fn anything_ticked() -> bool {
@@ -271,20 +246,5 @@ mod browser {
         let _ = document()
             .add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
         on_change.forget();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_default_feed;
-
-    #[test]
-    fn only_the_unfiltered_first_page_is_the_default_feed() {
-        assert!(is_default_feed([]));
-        assert!(is_default_feed([("status", "open")]));
-        assert!(is_default_feed([("q", ""), ("severity", "")]));
-        assert!(!is_default_feed([("status", "all")]));
-        assert!(!is_default_feed([("severity", "error")]));
-        assert!(!is_default_feed([("cursor", "abc")]));
     }
 }

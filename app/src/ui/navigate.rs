@@ -55,10 +55,14 @@ pub fn install() {
     on_popstate.forget();
 }
 
+fn same_origin(url: &web_sys::Url) -> bool {
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .is_some_and(|o| o == url.origin())
+}
+
 fn same_origin_page(url: &web_sys::Url) -> bool {
-    let origin = web_sys::window().and_then(|w| w.location().origin().ok());
-    origin.is_some_and(|o| o == url.origin())
-        && !NOT_PAGES.iter().any(|p| url.pathname().starts_with(p))
+    same_origin(url) && !NOT_PAGES.iter().any(|p| url.pathname().starts_with(p))
 }
 
 fn on_click(ev: web_sys::MouseEvent) {
@@ -121,10 +125,7 @@ fn on_submit(ev: web_sys::SubmitEvent) {
     let Ok(url) = web_sys::Url::new(&form.action()) else {
         return;
     };
-    let origin_ok = web_sys::window()
-        .and_then(|w| w.location().origin().ok())
-        .is_some_and(|o| o == url.origin());
-    if !origin_ok {
+    if !same_origin(&url) {
         return;
     }
     let Ok(data) = web_sys::FormData::new_with_form(&form) else {
@@ -199,7 +200,8 @@ async fn go(visit: Visit, history: History) {
         n.set(n.get() + 1);
         n.get()
     });
-    let Some(page) = fetch_page(&visit).await else {
+    let post = visit.post.as_ref().map(|(params, _)| params);
+    let Some((final_url, page)) = fetch_page(&visit.url, post).await else {
         visit.fall_back();
         return;
     };
@@ -207,24 +209,27 @@ async fn go(visit: Visit, history: History) {
     if NAVIGATION.with(Cell::get) != nav {
         return;
     }
-    let (final_url, html) = page;
-    if show(&final_url, &html, history).is_none() {
+    if show(&final_url, &page, history).is_none() {
         visit.fall_back();
     }
 }
 
-/// Fetches the visit's page: `(final url, html)`, or `None` when it is not an HTML page.
-async fn fetch_page(visit: &Visit) -> Option<(String, String)> {
+/// Fetches the page at `url` (a GET, or a form's POST of `post`) and parses it: `(final url,
+/// document)`, or `None` when the answer is not an HTML page.
+pub(crate) async fn fetch_page(
+    url: &str,
+    post: Option<&web_sys::UrlSearchParams>,
+) -> Option<(String, web_sys::Document)> {
     let window = web_sys::window()?;
     let init = web_sys::RequestInit::new();
     let headers = web_sys::Headers::new().ok()?;
     headers.set("Accept", "text/html").ok()?;
     init.set_headers(&headers);
-    if let Some((params, _)) = &visit.post {
+    if let Some(params) = post {
         init.set_method("POST");
         init.set_body(params.as_ref());
     }
-    let resp = JsFuture::from(window.fetch_with_str_and_init(&visit.url, &init))
+    let resp = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await
         .ok()?
         .dyn_into::<web_sys::Response>()
@@ -239,17 +244,17 @@ async fn fetch_page(visit: &Visit) -> Option<(String, String)> {
         return None;
     }
     let text = JsFuture::from(resp.text().ok()?).await.ok()?.as_string()?;
-    Some((resp.url(), text))
+    let page = web_sys::DomParser::new()
+        .ok()?
+        .parse_from_string(&text, web_sys::SupportedType::TextHtml)
+        .ok()?;
+    Some((resp.url(), page))
 }
 
 /// Puts the fetched page in place of the current one.
-fn show(final_url: &str, html: &str, history: History) -> Option<()> {
+fn show(final_url: &str, parsed: &web_sys::Document, history: History) -> Option<()> {
     let window = web_sys::window()?;
     let document = window.document()?;
-    let parsed = web_sys::DomParser::new()
-        .ok()?
-        .parse_from_string(html, web_sys::SupportedType::TextHtml)
-        .ok()?;
     let body = parsed.body()?;
     let current = window.location().href().ok()?;
     let same_page = without_hash(&current) == without_hash(final_url);
