@@ -86,6 +86,18 @@ async fn rule(app: &TestApp, c: &reqwest::Client, fields: &[(&str, &str)]) -> re
         .unwrap()
 }
 
+/// Settings → Alerts as `c` sees it: the rules and the delivery log.
+async fn alerts_list(app: &TestApp, c: &reqwest::Client) -> Value {
+    ok_json(
+        c.post(app.url("/api/ui/alerts/list"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 async fn log(app: &TestApp, key: &str, kind: &str, severity: &str) -> i64 {
     ok_json(
         app.agent(
@@ -350,15 +362,7 @@ async fn alerts_reach_webhooks_and_slack_throttled_and_retried(pool: PgPool) {
     assert_eq!(body["details"]["agents"], json!(["night-shift"]));
 
     // The test button, and the delivery log.
-    let list = ok_json(
-        admin
-            .post(app.url("/api/ui/alerts/list"))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = alerts_list(&app, &admin).await;
     let rule_id = list["rules"]
         .as_array()
         .unwrap()
@@ -378,15 +382,7 @@ async fn alerts_reach_webhooks_and_slack_throttled_and_retried(pool: PgPool) {
     .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let log = loop {
-        let list = ok_json(
-            admin
-                .post(app.url("/api/ui/alerts/list"))
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let list = alerts_list(&app, &admin).await;
         let deliveries = list["deliveries"].as_array().unwrap().clone();
         if deliveries.iter().all(|d| d["status"] == "delivered") || Instant::now() > deadline {
             break deliveries;
@@ -419,14 +415,7 @@ async fn alerts_reach_webhooks_and_slack_throttled_and_retried(pool: PgPool) {
     // Other companies can neither see nor change these rules.
     app.tenant("globex").await;
     let spy = app.member_client("a@globex.test", "globex", "admin").await;
-    let theirs = ok_json(
-        spy.post(app.url("/api/ui/alerts/list"))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let theirs = alerts_list(&app, &spy).await;
     assert_eq!(
         (
             theirs["rules"].as_array().unwrap().len(),
