@@ -10,6 +10,7 @@ use crate::error::AppError;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most events committed in one transaction.
@@ -55,10 +56,11 @@ impl IngestHandle {
     pub fn spawn(pool: PgPool, capacity: usize, writers: usize) -> Self {
         let writers = writers.clamp(1, 16);
         let per_writer = capacity.div_ceil(writers).max(1);
+        let own = writer_pool(&pool, writers);
         let senders: Vec<_> = (0..writers)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(per_writer);
-                tokio::spawn(Writer::new(pool.clone()).run(rx));
+                tokio::spawn(Writer::new(own.clone(), pool.clone()).run(rx));
                 tx
             })
             .collect();
@@ -148,6 +150,23 @@ impl IngestHandle {
     }
 }
 
+/// The writers' own connections, one each, on which PostgreSQL reuses each statement's plan
+/// instead of planning it per batch. Its default would plan the known groups' update afresh
+/// for nearly every batch (a batch's arrays look cheaper to it than the generic estimate),
+/// which cost more than running it. Their statements only ever touch rows by key; the plans
+/// follow the tables' growth through [`refresh_statistics`], and the one lookup whose plan
+/// depends on its values asks for a custom plan itself.
+fn writer_pool(pool: &PgPool, writers: usize) -> PgPool {
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("plan_cache_mode", "force_generic_plan")]);
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(writers as u32)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .test_before_acquire(false)
+        .connect_lazy_with(options)
+}
+
 fn queue_error<T>(e: mpsc::error::TrySendError<T>) -> AppError {
     match e {
         mpsc::error::TrySendError::Full(_) => AppError::RateLimited {
@@ -175,7 +194,10 @@ fn writer_for(tenant_id: i64, fingerprint: &str, writers: usize) -> usize {
 
 /// One writer task and the ids it has learned (only from committed transactions).
 struct Writer {
+    /// The writers' own connections ([`writer_pool`]).
     pool: PgPool,
+    /// The shared pool, for work beside the batches.
+    shared: PgPool,
     /// (tenant, fingerprint) → group id.
     groups: HashMap<(i64, String), i64>,
     /// (tenant, agent name) → agent id.
@@ -194,9 +216,10 @@ struct Learned {
 }
 
 impl Writer {
-    fn new(pool: PgPool) -> Self {
+    fn new(pool: PgPool, shared: PgPool) -> Self {
         Self {
             pool,
+            shared,
             groups: HashMap::new(),
             agents: HashMap::new(),
             traces: HashMap::new(),
@@ -268,6 +291,7 @@ impl Writer {
             .map(|s| s.group_id)
             .collect();
         crate::metrics::METRICS.batch(stored.len(), new_groups.len());
+        refresh_statistics(&self.shared, new_groups.len());
         if self.groups.len() + learned.groups.len() > CACHED_IDS {
             self.groups.clear();
         }
@@ -778,6 +802,42 @@ impl Writer {
             .collect();
         Ok((stored, learned))
     }
+}
+
+/// Groups this process created, and at how many it next analyzes `error_groups`.
+static GROUPS_CREATED: AtomicU64 = AtomicU64::new(0);
+static NEXT_ANALYZE: AtomicU64 = AtomicU64::new(FIRST_ANALYZE);
+const FIRST_ANALYZE: u64 = 64;
+/// Past this many groups of its own the process leaves statistics to autovacuum.
+const LAST_ANALYZE: u64 = 1 << 18;
+
+/// Keeps the planner's picture of `error_groups` current while it grows from empty. A plan
+/// PostgreSQL caches for a statement (the known groups' update, the activity's foreign-key
+/// check) was made with the statistics of its time, and one made on a near-empty table scans
+/// the table whole (or a wrong index) for every batch until autovacuum analyzes it, up to a
+/// minute later — seconds in which each batch's cost grows with the table. So a process
+/// analyzes the table itself when the groups it created reach 64, 256, 1,024, … (in the
+/// background; the analysis invalidates the cached plans, which are then made again).
+fn refresh_statistics(pool: &PgPool, created: usize) {
+    if created == 0 {
+        return;
+    }
+    let total = GROUPS_CREATED.fetch_add(created as u64, Ordering::Relaxed) + created as u64;
+    let next = NEXT_ANALYZE.load(Ordering::Relaxed);
+    if total < next
+        || next > LAST_ANALYZE
+        || NEXT_ANALYZE
+            .compare_exchange(next, next * 4, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        if let Err(e) = sqlx::query!("ANALYZE error_groups").execute(&pool).await {
+            tracing::warn!(error = ?e, "analyzing error_groups failed");
+        }
+    });
 }
 
 /// Logs a failed write; the caller learns that nothing was stored and may retry.
