@@ -805,12 +805,13 @@ fn plan_groups(plan: &Plan, args: &Args, now: i64, rng: &mut StdRng) -> Vec<Grou
             for b in n.stack_hash.unwrap_or_default() {
                 let _ = write!(stack_hash_copy, "{b:02x}");
             }
+            let category = n.category().as_str();
             let mut g = Group {
                 fingerprint: n.fingerprint,
                 service,
                 lang,
                 error_type: n.error_type,
-                category: n.category.as_str(),
+                category,
                 severity: n.severity.as_str(),
                 rank: n.severity as i16,
                 title: n.title,

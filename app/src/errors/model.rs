@@ -84,7 +84,8 @@ mod normalize {
         pub service: String,
         pub error_type: String,
         pub severity: Severity,
-        pub category: Category,
+        /// The category the client named, if it did (see [`NormalizedEvent::category`]).
+        pub named_category: Option<Category>,
         pub title: String,
         pub message: String,
         /// The scrubbed `details` object, serialized once (what is stored).
@@ -101,6 +102,16 @@ mod normalize {
         pub tags_json: Option<String>,
         pub fingerprint: String,
         pub occurred_at: DateTime<Utc>,
+    }
+
+    impl NormalizedEvent {
+        /// The category its group gets when this event creates it: the one the client named,
+        /// or else classified from the type and message. Only a group's first event decides
+        /// it, so the writer asks only for the groups it creates.
+        pub fn category(&self) -> Category {
+            self.named_category
+                .unwrap_or_else(|| classify(&self.error_type, &self.message))
+        }
     }
 
     /// A stack trace after scrubbing, with its call-site signature for the fingerprint.
@@ -335,16 +346,16 @@ mod normalize {
             if self.message.trim().is_empty() {
                 return Err(AppError::invalid("message", "is required"));
             }
-            let category = match self
+            let named_category = match self
                 .category
                 .as_deref()
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
             {
-                Some(c) => {
-                    parse_category(c).map_err(|reason| AppError::invalid("category", reason))?
-                }
-                None => classify(&error_type, &self.message),
+                Some(c) => Some(
+                    parse_category(c).map_err(|reason| AppError::invalid("category", reason))?,
+                ),
+                None => None,
             };
             let details_json = match self.details.filter(|d| !d.is_null()) {
                 None => None,
@@ -407,7 +418,7 @@ mod normalize {
                 service,
                 error_type,
                 severity,
-                category,
+                named_category,
                 title,
                 message,
                 details_json,

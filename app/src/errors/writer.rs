@@ -710,8 +710,8 @@ impl Writer {
                 r#"INSERT INTO error_events (tenant_id, event_id, group_id, agent_id, service, severity,
                        message, details, stack_hash, environment, release, tags, occurred_at)
                    SELECT e.tenant_id, e.event_id, e.group_id, e.agent_id, e.service, e.severity,
-                       e.message, e.details::jsonb, e.stack_hash, e.environment, e.release,
-                       e.tags::jsonb, e.occurred_at
+                       e.message, e.details::json, e.stack_hash, e.environment, e.release,
+                       e.tags::json, e.occurred_at
                    FROM UNNEST($1::int8[], $2::uuid[], $3::int8[], $4::int8[], $5::text[], $6::text[],
                                $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[],
                                $12::text[], $13::timestamptz[])
@@ -952,7 +952,7 @@ impl GroupColumns {
         self.fingerprint.push(fingerprint.to_owned());
         self.service.push(g.first.service.clone());
         self.error_type.push(g.first.error_type.clone());
-        self.category.push(g.first.category.as_str().to_owned());
+        self.category.push(g.first.category().as_str().to_owned());
         self.severity.push(g.worst.severity.as_str().to_owned());
         self.rank.push(g.worst.severity as i16);
         self.title.push(g.first.title.clone());
