@@ -7,7 +7,7 @@ use crate::api_keys::Scope;
 use crate::api_keys::ssr::ApiKeyContext;
 use crate::error::AppError;
 use crate::state::AppState;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Stores one event sent with `key`.
 pub async fn log_one(
@@ -32,7 +32,7 @@ pub async fn log_one(
 pub async fn log_batch(
     state: &AppState,
     key: &ApiKeyContext,
-    items: Vec<Value>,
+    items: Vec<Box<RawValue>>,
 ) -> Result<BatchResult, AppError> {
     let tenant = key.require(Scope::Ingest)?;
     if items.is_empty() {
@@ -49,7 +49,9 @@ pub async fn log_batch(
     let mut valid = Vec::new();
     let mut positions = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        let parsed = serde_json::from_value::<LogErrorInput>(item)
+        // Each item is parsed from its own text, so one that does not fit the shape is
+        // answered on its own while the others are stored.
+        let parsed = serde_json::from_str::<LogErrorInput>(item.get())
             .map_err(|e| AppError::invalid("body", e.to_string()))
             .and_then(|input| input.normalize(now));
         match parsed {
