@@ -603,3 +603,66 @@ async fn each_distinct_stack_trace_is_stored_once_and_dropped_when_unused(pool: 
         .unwrap();
     assert_eq!(left, [PY_TRACE, PY_TRACE]);
 }
+
+#[sqlx::test(migrator = "app::MIGRATOR")]
+async fn large_batches_store_the_same_rows_as_small_ones(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = setup(&app, "acme", "ingest").await;
+    // Every field set, with characters COPY's text format would have to escape.
+    let item = |n: usize| {
+        let mut e = event("quota\texceeded for \\\\tenant\n“ünïcödé” line two");
+        e["event_id"] = json!(format!("00000000-0000-4000-8000-{n:012}"));
+        e["details"] =
+            json!({ "path": "C:\\tmp\\x", "nested": { "n": 1.5, "ok": true, "none": null } });
+        e["agent"] = json!("runner-1");
+        e["timestamp"] = json!("2026-01-31T12:00:00.123456Z");
+        e["environment"] = json!("prod");
+        e["release"] = json!("1.2.3");
+        e["tags"] = json!({ "region": "eu\tw" });
+        e
+    };
+    // One event alone is inserted with one statement; 150 of one group reach one writer in
+    // one batch and go through COPY.
+    let res: Value = app
+        .agent(Some(&key), "log_errors", json!({ "events": [item(0)] }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["accepted"], 1, "{res}");
+    let many: Vec<Value> = (1..=150).map(item).collect();
+    let res: Value = app
+        .agent(Some(&key), "log_errors", json!({ "events": many }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["accepted"], 150, "{res}");
+
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT concat_ws('|', a.name, e.group_id, e.service, e.severity, e.message, e.details::text,
+                          encode(e.stack_hash, 'hex'), e.environment, e.release, e.tags::text,
+                          to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')),
+                count(*)
+         FROM error_events e JOIN agents a ON a.tenant_id = e.tenant_id AND a.id = e.agent_id
+         GROUP BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "every row is the same: {rows:#?}");
+    let (row, count) = &rows[0];
+    assert_eq!(*count, 151);
+    assert!(row.starts_with("runner-1|"), "{row}");
+    assert!(
+        row.contains("quota\texceeded for \\\\tenant\n“ünïcödé” line two"),
+        "{row}"
+    );
+    assert!(row.contains(r#"{"region":"eu\tw"}"#), "{row}");
+    assert!(row.ends_with("|2026-01-31 12:00:00.123456"), "{row}");
+    let group_occurrences: i64 = sqlx::query_scalar("SELECT occurrences FROM error_groups")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(group_occurrences, 151);
+}
