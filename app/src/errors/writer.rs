@@ -9,14 +9,14 @@ use super::model::{NormalizedEvent, StoredEvent};
 use crate::error::AppError;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
 
 /// The writer's maps (keyed by fingerprints, event ids and trace hashes, looked up several
 /// times per event): foldhash is several times faster than the standard SipHash here.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
 type HashSet<K> = std::collections::HashSet<K, foldhash::quality::RandomState>;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{mpsc, oneshot};
 
 /// Most events committed in one transaction.
 const MAX_BATCH_EVENTS: usize = 2_000;
