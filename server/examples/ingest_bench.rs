@@ -36,13 +36,13 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::Semaphore;
 
 /// The generator shares the machine with the server it measures: the allocator the server
 /// uses keeps its own share of the cores small too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use sqlx::postgres::PgPoolOptions;
-use tokio::sync::Semaphore;
 
 // Targets of the issue, for a 2-core machine with everything co-located.
 const TARGET_BATCHED_EVS: f64 = 50_000.0;

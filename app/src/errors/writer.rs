@@ -696,21 +696,26 @@ impl Writer {
         }
 
         if !fresh.is_empty() {
+            // Each new event's group, looked up once for its row and its hourly count.
+            let group_of: Vec<i64> = fresh
+                .iter()
+                .map(|(t, e)| gid[&(*t, e.fingerprint.as_str())].0)
+                .collect();
+
             // 6. Every new event: a large batch with COPY first, a small one in the statement
             // below (COPY costs more round trips but less per row).
             let mut ev = EventColumns::default();
             if fresh.len() <= INLINE_EVENTS {
-                for (t, e) in &fresh {
-                    let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
+                for ((t, e), &group) in fresh.iter().zip(&group_of) {
                     ev.push(*t, e, group, agent_id(*t, e));
                 }
             } else {
                 let mut rows = Vec::with_capacity(fresh.len() * 640);
                 rows.extend_from_slice(COPY_HEADER);
-                for (t, e) in &fresh {
-                    let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
+                for ((t, e), &group) in fresh.iter().zip(&group_of) {
                     copy_row(&mut rows, *t, e, group, agent_id(*t, e));
                 }
+                rows.extend_from_slice(&COPY_TRAILER);
                 let mut copy = tx
                     .copy_in_raw(
                         "COPY error_events (tenant_id, event_id, group_id, agent_id, service, severity, \
@@ -718,7 +723,6 @@ impl Writer {
                          FROM STDIN (FORMAT binary)",
                     )
                     .await?;
-                rows.extend_from_slice(&COPY_TRAILER);
                 copy.send(rows).await?;
                 copy.finish().await?;
             }
@@ -726,8 +730,7 @@ impl Writer {
             // 7. Hourly counts for charts.
             let mut hourly: BTreeMap<(i64, i64, chrono::DateTime<chrono::Utc>), i64> =
                 BTreeMap::new();
-            for (t, e) in &fresh {
-                let (group, _, _) = gid[&(*t, e.fingerprint.as_str())];
+            for ((t, e), &group) in fresh.iter().zip(&group_of) {
                 *hourly
                     .entry((*t, group, hour_of(e.occurred_at)))
                     .or_default() += 1;
