@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, expect_error, spawn_app};
+use common::{TestApp, expect_error, ok_json, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -454,22 +454,20 @@ async fn batches_spanning_writers_mix_retries_and_new_events(pool: PgPool) {
         e
     };
     let first: Vec<Value> = (0..40).map(|i| item(i, i)).collect();
-    let res: Value = app
-        .agent(Some(&key), "log_errors", json!({ "events": first }))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let res = ok_json(
+        app.agent(Some(&key), "log_errors", json!({ "events": first }))
+            .await,
+    )
+    .await;
     assert_eq!(res["accepted"], 40);
 
     // The same 40 again (a client retry) plus 40 new ones, in one call.
     let mixed: Vec<Value> = (0..80).map(|i| item(i % 40, i)).collect();
-    let res: Value = app
-        .agent(Some(&key), "log_errors", json!({ "events": mixed }))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let res = ok_json(
+        app.agent(Some(&key), "log_errors", json!({ "events": mixed }))
+            .await,
+    )
+    .await;
     assert_eq!(res["accepted"], 80, "{res}");
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM error_events")
         .fetch_one(&app.pool)
@@ -623,20 +621,18 @@ async fn large_batches_store_the_same_rows_as_small_ones(pool: PgPool) {
     };
     // One event alone is inserted with one statement; 150 of one group reach one writer in
     // one batch and go through COPY.
-    let res: Value = app
-        .agent(Some(&key), "log_errors", json!({ "events": [item(0)] }))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let res = ok_json(
+        app.agent(Some(&key), "log_errors", json!({ "events": [item(0)] }))
+            .await,
+    )
+    .await;
     assert_eq!(res["accepted"], 1, "{res}");
     let many: Vec<Value> = (1..=150).map(item).collect();
-    let res: Value = app
-        .agent(Some(&key), "log_errors", json!({ "events": many }))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let res = ok_json(
+        app.agent(Some(&key), "log_errors", json!({ "events": many }))
+            .await,
+    )
+    .await;
     assert_eq!(res["accepted"], 150, "{res}");
 
     let rows: Vec<(String, i64)> = sqlx::query_as(
