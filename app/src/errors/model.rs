@@ -363,7 +363,9 @@ mod normalize {
                 None => None,
                 Some(mut d) => {
                     scrub_json(&mut d);
-                    let text = d.to_string();
+                    let text = serde_json::to_string(&d).map_err(|e| {
+                        AppError::invalid("details", format!("cannot be stored: {e}"))
+                    })?;
                     if text.len() > MAX_DETAILS_BYTES {
                         return Err(AppError::invalid(
                             "details",
@@ -405,7 +407,7 @@ mod normalize {
                 None | Some(Value::Null) => None,
                 Some(t) => parse_tags(t)?.map(|mut t| {
                     scrub_json(&mut t);
-                    t.to_string()
+                    serde_json::to_string(&t).unwrap_or_default()
                 }),
             };
             Ok(NormalizedEvent {
