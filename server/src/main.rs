@@ -10,11 +10,36 @@ use server::{commands, connect, router, telemetry};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// How long (ms) mimalloc keeps memory freed on one thread before handing it back to the
+/// system. Its default of a second held ~20 MB more at peak under ingest load, where requests
+/// are parsed on the runtime's threads and their events freed on the writers'; with 10 ms the
+/// throughput measured the same.
+const ALLOCATOR_PURGE_DELAY_MS: std::ffi::c_long = 10;
+/// `mi_option_purge_delay` in mimalloc.h (v2 and v3); the Rust bindings do not name it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+fn main() -> std::process::ExitCode {
+    // An operator's MIMALLOC_PURGE_DELAY wins (mimalloc reads it itself).
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one of mimalloc's global options (an atomic store) before any thread
+        // but this one exists; the option is only read by mimalloc itself.
+        unsafe {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ALLOCATOR_PURGE_DELAY_MS);
+        }
+    }
     let cli = Cli::parse();
     telemetry::init(cli.global.log_format);
-    match run(cli).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
