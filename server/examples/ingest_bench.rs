@@ -31,11 +31,13 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use clap::Parser;
+use http::StatusCode;
+use http_body_util::{BodyExt, Full};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use reqwest::StatusCode;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::Semaphore;
 
@@ -1031,12 +1033,21 @@ impl Outcome {
 // ---------------------------------------------------------------------------------------------
 // Phases.
 
+/// Where the closed-loop workers send their requests.
+const SINGLE_PATH: &str = "/api/errors/log";
+const BATCH_PATH: &str = "/api/v1/log_errors";
+/// A request unanswered this long counts as an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 struct Ctx {
+    /// For the open-loop phase (any number of requests in flight).
     client: reqwest::Client,
     /// Parsed once: parsing a URL per request cost the generator a few percent of a core.
     single_url: reqwest::Url,
-    batch_url: reqwest::Url,
-    auth: reqwest::header::HeaderValue,
+    /// The server, for the closed-loop workers' own connections.
+    addr: std::net::SocketAddr,
+    host: http::HeaderValue,
+    auth: http::HeaderValue,
     corpus: Arc<Corpus>,
     abort: AtomicBool,
     error_count: AtomicU64,
@@ -1064,7 +1075,73 @@ fn snippet(body: &str) -> String {
     }
 }
 
-/// Sends one single-event request; records its outcome.
+/// What a request answered: its status and body, or why there was no answer.
+type Reply = Result<(StatusCode, String), String>;
+
+/// One keep-alive HTTP/1.1 connection of a closed-loop worker, driven through hyper directly:
+/// reqwest's pool, timeouts and URL handling cost the generator about a third of its CPU per
+/// single-event request, which the server and PostgreSQL then lacked on this shared machine.
+struct Conn {
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+}
+
+impl Conn {
+    fn new() -> Conn {
+        Conn { sender: None }
+    }
+
+    async fn post(&mut self, ctx: &Ctx, path: &'static str, body: String) -> Reply {
+        let sender = match &mut self.sender {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => self.sender.insert(connect(ctx).await?),
+        };
+        let sent = async {
+            sender.ready().await.map_err(|e| e.to_string())?;
+            let req = http::Request::post(path)
+                .header(http::header::HOST, ctx.host.clone())
+                .header(http::header::AUTHORIZATION, ctx.auth.clone())
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(http::header::ACCEPT, "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .map_err(|e| e.to_string())?;
+            let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = res.status();
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading: {e}"))?
+                .to_bytes();
+            Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        };
+        let reply = match tokio::time::timeout(REQUEST_TIMEOUT, sent).await {
+            Ok(reply) => reply,
+            Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
+        };
+        if reply.is_err() {
+            self.sender = None;
+        }
+        reply
+    }
+}
+
+async fn connect(
+    ctx: &Ctx,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+    let stream = tokio::net::TcpStream::connect(ctx.addr)
+        .await
+        .map_err(|e| format!("connecting to {}: {e}", ctx.addr))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Sends one single-event request through the shared client (open loop: any number in
+/// flight); records its outcome.
 async fn send_single(ctx: &Ctx, body: String, stats: &mut Stats, started: Instant) {
     stats.requests += 1;
     let res = ctx
@@ -1075,28 +1152,33 @@ async fn send_single(ctx: &Ctx, body: String, stats: &mut Stats, started: Instan
         .body(body)
         .send()
         .await;
-    match res {
+    let reply = match res {
         Ok(res) => {
             let status = res.status();
-            let text = res.text().await;
-            match (status, text) {
-                (StatusCode::CREATED, Ok(_)) => {
-                    stats.events += 1;
-                    stats.record_latency(started);
-                }
-                (StatusCode::TOO_MANY_REQUESTS, _) => stats.rate_limited += 1,
-                (status, Ok(text)) => {
-                    ctx.note_error();
-                    stats.error(format!(
-                        "POST /api/errors/log answered {status}: {}",
-                        snippet(&text)
-                    ));
-                }
-                (status, Err(e)) => {
-                    ctx.note_error();
-                    stats.error(format!("POST /api/errors/log ({status}): reading: {e}"));
-                }
-            }
+            res.text()
+                .await
+                .map(|text| (status, text))
+                .map_err(|e| format!("({status}): reading: {e}"))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    count_single(ctx, reply, stats, started);
+}
+
+/// Records what one single-event request answered.
+fn count_single(ctx: &Ctx, reply: Reply, stats: &mut Stats, started: Instant) {
+    match reply {
+        Ok((StatusCode::CREATED, _)) => {
+            stats.events += 1;
+            stats.record_latency(started);
+        }
+        Ok((StatusCode::TOO_MANY_REQUESTS, _)) => stats.rate_limited += 1,
+        Ok((status, text)) => {
+            ctx.note_error();
+            stats.error(format!(
+                "POST /api/errors/log answered {status}: {}",
+                snippet(&text)
+            ));
         }
         Err(e) => {
             ctx.note_error();
@@ -1105,32 +1187,13 @@ async fn send_single(ctx: &Ctx, body: String, stats: &mut Stats, started: Instan
     }
 }
 
-/// Sends one `log_errors` call; records its outcome.
-async fn send_batch(ctx: &Ctx, body: String, size: usize, stats: &mut Stats, started: Instant) {
-    stats.requests += 1;
-    let res = ctx
-        .client
-        .post(ctx.batch_url.clone())
-        .header(reqwest::header::AUTHORIZATION, ctx.auth.clone())
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::ACCEPT, "application/json")
-        .body(body)
-        .send()
-        .await;
-    let res = match res {
-        Ok(res) => res,
+/// Records what one `log_errors` call of `size` events answered.
+fn count_batch(ctx: &Ctx, reply: Reply, size: usize, stats: &mut Stats, started: Instant) {
+    let (status, text) = match reply {
+        Ok(answer) => answer,
         Err(e) => {
             ctx.note_error();
             stats.error(format!("POST /api/v1/log_errors: {e}"));
-            return;
-        }
-    };
-    let status = res.status();
-    let text = match res.text().await {
-        Ok(t) => t,
-        Err(e) => {
-            ctx.note_error();
-            stats.error(format!("POST /api/v1/log_errors ({status}): reading: {e}"));
             return;
         }
     };
@@ -1192,6 +1255,7 @@ async fn closed_loop(
         tasks.spawn(async move {
             let mut rng = StdRng::from_entropy();
             let mut stats = Stats::default();
+            let mut conn = Conn::new();
             let mut body = String::new();
             let mut last_429 = 0;
             while Instant::now() < deadline && !ctx.abort.load(Ordering::Relaxed) {
@@ -1205,7 +1269,11 @@ async fn closed_loop(
                     Mode::Single => {
                         ctx.corpus.pick(&mut rng).write_json(&mut body, &mut rng);
                         let started = Instant::now();
-                        send_single(&ctx, std::mem::take(&mut body), &mut stats, started).await;
+                        stats.requests += 1;
+                        let reply = conn
+                            .post(&ctx, SINGLE_PATH, std::mem::take(&mut body))
+                            .await;
+                        count_single(&ctx, reply, &mut stats, started);
                     }
                     Mode::Batched(size) => {
                         body.push_str(r#"{"events":["#);
@@ -1217,8 +1285,9 @@ async fn closed_loop(
                         }
                         body.push_str("]}");
                         let started = Instant::now();
-                        send_batch(&ctx, std::mem::take(&mut body), size, &mut stats, started)
-                            .await;
+                        stats.requests += 1;
+                        let reply = conn.post(&ctx, BATCH_PATH, std::mem::take(&mut body)).await;
+                        count_batch(&ctx, reply, size, &mut stats, started);
                     }
                 }
             }
@@ -1406,6 +1475,13 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         println!("  warning: PostgreSQL is not durable here; the figures are not comparable");
     }
 
+    let addr = reqwest::Url::parse(&base)
+        .context("the base URL")?
+        .socket_addrs(|| None)
+        .context("the base URL names no address")?
+        .into_iter()
+        .next()
+        .context("the base URL names no address")?;
     let ctx = Arc::new(Ctx {
         client: reqwest::Client::builder()
             .tcp_nodelay(true)
@@ -1413,12 +1489,12 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .pool_max_idle_per_host(plan.max_in_flight.max(plan.concurrency))
             .build()
             .context("building the HTTP client")?,
-        single_url: format!("{base}/api/errors/log")
+        single_url: format!("{base}{SINGLE_PATH}")
             .parse()
             .context("the base URL")?,
-        batch_url: format!("{base}/api/v1/log_errors")
-            .parse()
-            .context("the base URL")?,
+        addr,
+        host: http::HeaderValue::from_str(&format!("{}:{}", addr.ip(), addr.port()))
+            .context("the server's address")?,
         auth: format!("Bearer {}", args.key.trim())
             .parse()
             .context("the API key is not a valid header value")?,
