@@ -68,7 +68,8 @@ mod normalize {
     use crate::error::AppError;
     use crate::errors::pure::{
         Category, Severity, apply_client_fingerprint, classify, fingerprint_with_frames,
-        parse_category, parse_severity, scrub_json, scrub_text, stack_signature, truncate_utf8,
+        parse_category, parse_severity, scrub_json, scrub_owned, scrub_text, stack_signature,
+        truncate_owned, truncate_utf8,
     };
     use chrono::{DateTime, Utc};
     use std::collections::HashMap;
@@ -195,7 +196,8 @@ mod normalize {
         sha2::Sha256::digest(trace.as_bytes()).into()
     }
 
-    fn required_name(field: &str, raw: &str) -> Result<String, AppError> {
+    /// The trimmed name; `raw` itself when there was nothing to trim (no copy).
+    fn required_name(field: &str, raw: String) -> Result<String, AppError> {
         let v = raw.trim();
         if v.is_empty() {
             return Err(AppError::invalid(field, "is required"));
@@ -206,13 +208,17 @@ mod normalize {
                 format!("must be at most {MAX_NAME_CHARS} characters"),
             ));
         }
-        Ok(v.to_owned())
+        Ok(if v.len() == raw.len() {
+            raw
+        } else {
+            v.to_owned()
+        })
     }
 
     fn optional_name(field: &str, raw: Option<&str>) -> Result<Option<String>, AppError> {
         match raw.map(str::trim).filter(|v| !v.is_empty()) {
             None => Ok(None),
-            Some(v) => required_name(field, v).map(Some),
+            Some(v) => required_name(field, v.to_owned()).map(Some),
         }
     }
 
@@ -341,8 +347,8 @@ mod normalize {
         /// Validates, scrubs secrets, classifies and fingerprints. `now` is the receive time.
         pub fn normalize(mut self, now: DateTime<Utc>) -> Result<NormalizedEvent, AppError> {
             self.strip_nul();
-            let service = required_name("service", &self.service)?;
-            let error_type = required_name("error_type", &self.error_type)?;
+            let service = required_name("service", std::mem::take(&mut self.service))?;
+            let error_type = required_name("error_type", std::mem::take(&mut self.error_type))?;
             let severity = parse_severity(&self.severity)
                 .map_err(|reason| AppError::invalid("severity", reason))?;
             if self.message.trim().is_empty() {
@@ -385,7 +391,7 @@ mod normalize {
                 Some(s) => Some(prepare_stack(&s)),
                 None => None,
             };
-            let message = scrub_text(&self.message);
+            let message = scrub_owned(std::mem::take(&mut self.message));
             let frames = stack.as_ref().map(|s| &*s.frames).unwrap_or_default();
             let default_fp = fingerprint_with_frames(&service, &error_type, &message, frames);
             let fp = match self.fingerprint {
@@ -400,7 +406,7 @@ mod normalize {
                 Some(parts) => apply_client_fingerprint(&parts, &default_fp),
                 None => default_fp,
             };
-            let (message, _) = truncate_utf8(&message, MAX_MESSAGE_BYTES, TRUNCATED);
+            let (message, _) = truncate_owned(message, MAX_MESSAGE_BYTES, TRUNCATED);
             let title_line = message.lines().next().unwrap_or_default();
             let (title, _) = truncate_utf8(title_line, 300, "…");
             let tags_json = match self.tags {

@@ -590,7 +590,7 @@ pub fn fingerprint_with_frames(
         hash.update(b"\n");
     }
     hash.update(frames);
-    hex::encode(hash.finalize())
+    lower_hex(&hash.finalize())
 }
 
 /// Applies a client-supplied fingerprint (Sentry semantics): each
@@ -626,7 +626,19 @@ fn is_default_placeholder(part: &str) -> bool {
 }
 
 fn sha256_hex(input: &str) -> String {
-    hex::encode(Sha256::digest(input.as_bytes()))
+    lower_hex(&Sha256::digest(input.as_bytes()))
+}
+
+/// Lowercase hex digits of `bytes` (what `hex::encode` gives, without its per-character
+/// iterator: this runs for every event).
+fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ pub use fingerprint::{
     Frame, apply_client_fingerprint, fingerprint, fingerprint_with_frames, normalize_message,
     parse_stack, stack_lines, stack_signature,
 };
-pub use scrub::{FILTERED, scrub_json, scrub_text};
+pub use scrub::{FILTERED, scrub_json, scrub_owned, scrub_text};
 pub use severity::{Severity, parse_severity, worst};
-pub use validate::truncate_utf8;
+pub use validate::{truncate_owned, truncate_utf8};
 
 /// Rewrites `\b` as the ASCII word boundary `(?-u:\b)`: messages are nearly always ASCII,
 /// and a Unicode boundary keeps a regex out of its fastest engine.

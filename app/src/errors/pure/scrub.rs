@@ -178,6 +178,16 @@ pub fn scrub_text(s: &str) -> String {
     }
 }
 
+/// [`scrub_text`] of a string the caller owns: returned as it is (no copy) when it cannot
+/// hold a secret.
+pub fn scrub_owned(s: String) -> String {
+    if may_hold_secret(&s) {
+        scrub_with_patterns(&s)
+    } else {
+        s
+    }
+}
+
 /// [`scrub_text`] without the quick check.
 fn scrub_with_patterns(s: &str) -> String {
     let s = PEM_PRIVATE_KEY.replace_all(s, FILTERED);

@@ -15,6 +15,14 @@ pub fn truncate_utf8(s: &str, max_bytes: usize, marker: &str) -> (String, bool) 
     (format!("{}{marker}", &s[..cut]), true)
 }
 
+/// [`truncate_utf8`] of a string the caller owns: returned as it is when it fits (no copy).
+pub fn truncate_owned(s: String, max_bytes: usize, marker: &str) -> (String, bool) {
+    if s.len() <= max_bytes {
+        return (s, false);
+    }
+    truncate_utf8(&s, max_bytes, marker)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
