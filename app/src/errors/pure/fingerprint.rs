@@ -72,8 +72,8 @@ pub fn normalize_message(msg: &str) -> String {
     normalize_with(msg, &Passes::needed_for(msg))
 }
 
-/// Which replacement passes can change a message. Each flag is a character test that every
-/// match of its pattern passes; the placeholders put in by earlier passes add no digits,
+/// Which replacement passes can change a message. Each flag is a character test (on ASCII
+/// messages; others take every pass) that every match of its pattern passes; the placeholders put in by earlier passes add no digits,
 /// quotes, `@`, `[`, `.`, `-`, `/` or `\`, and no `:` before the host:port pass, so testing
 /// the original message is enough. Most messages skip most passes (this runs on every event).
 struct Passes {
@@ -90,7 +90,27 @@ struct Passes {
 }
 
 impl Passes {
+    /// Every pass.
+    fn all() -> Passes {
+        Passes {
+            temp_path: true,
+            uuid: true,
+            timestamp: true,
+            email: true,
+            bracketed_ipv6: true,
+            ipv6: true,
+            ipv4: true,
+            host_port: true,
+            digits: true,
+            quoted: true,
+        }
+    }
+
     fn needed_for(msg: &str) -> Passes {
+        // `\d` also matches digits outside ASCII: such messages take every pass.
+        if !msg.is_ascii() {
+            return Passes::all();
+        }
         let has = |b: u8| msg.as_bytes().contains(&b);
         let digits = msg.bytes().any(|b| b.is_ascii_digit());
         let colons = msg.bytes().filter(|&b| b == b':').take(2).count();
@@ -105,24 +125,6 @@ impl Passes {
             host_port: digits && colons > 0,
             digits,
             quoted: has(b'\'') || has(b'"'),
-        }
-    }
-}
-
-impl Passes {
-    #[cfg(test)]
-    fn all() -> Passes {
-        Passes {
-            temp_path: true,
-            uuid: true,
-            timestamp: true,
-            email: true,
-            bracketed_ipv6: true,
-            ipv6: true,
-            ipv4: true,
-            host_port: true,
-            digits: true,
-            quoted: true,
         }
     }
 }
@@ -1213,6 +1215,10 @@ runtime.goexit()
             "[::1]:80",
             "can't",
             "é",
+            // Digits outside ASCII: `\d` matches them too.
+            "\u{663}",
+            "\u{FF11}",
+            "\u{967}2",
         ];
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {
