@@ -1143,7 +1143,6 @@ async fn connect(
 /// Sends one single-event request through the shared client (open loop: any number in
 /// flight); records its outcome.
 async fn send_single(ctx: &Ctx, body: String, stats: &mut Stats, started: Instant) {
-    stats.requests += 1;
     let res = ctx
         .client
         .post(ctx.single_url.clone())
@@ -1167,6 +1166,7 @@ async fn send_single(ctx: &Ctx, body: String, stats: &mut Stats, started: Instan
 
 /// Records what one single-event request answered.
 fn count_single(ctx: &Ctx, reply: Reply, stats: &mut Stats, started: Instant) {
+    stats.requests += 1;
     match reply {
         Ok((StatusCode::CREATED, _)) => {
             stats.events += 1;
@@ -1189,6 +1189,7 @@ fn count_single(ctx: &Ctx, reply: Reply, stats: &mut Stats, started: Instant) {
 
 /// Records what one `log_errors` call of `size` events answered.
 fn count_batch(ctx: &Ctx, reply: Reply, size: usize, stats: &mut Stats, started: Instant) {
+    stats.requests += 1;
     let (status, text) = match reply {
         Ok(answer) => answer,
         Err(e) => {
@@ -1269,7 +1270,6 @@ async fn closed_loop(
                     Mode::Single => {
                         ctx.corpus.pick(&mut rng).write_json(&mut body, &mut rng);
                         let started = Instant::now();
-                        stats.requests += 1;
                         let reply = conn
                             .post(&ctx, SINGLE_PATH, std::mem::take(&mut body))
                             .await;
@@ -1285,7 +1285,6 @@ async fn closed_loop(
                         }
                         body.push_str("]}");
                         let started = Instant::now();
-                        stats.requests += 1;
                         let reply = conn.post(&ctx, BATCH_PATH, std::mem::take(&mut body)).await;
                         count_batch(&ctx, reply, size, &mut stats, started);
                     }

@@ -284,6 +284,12 @@ mod normalize {
         Ok((!out.is_empty()).then_some(Value::Object(out)))
     }
 
+    /// A scrubbed JSON field as the text stored for it.
+    fn json_text(field: &str, value: &Value) -> Result<String, AppError> {
+        serde_json::to_string(value)
+            .map_err(|e| AppError::invalid(field, format!("cannot be stored: {e}")))
+    }
+
     /// PostgreSQL text and jsonb cannot hold U+0000: replace it so that one such event can
     /// never fail the batch it is written with.
     fn no_nul(s: &mut String) {
@@ -369,9 +375,7 @@ mod normalize {
                 None => None,
                 Some(mut d) => {
                     scrub_json(&mut d);
-                    let text = serde_json::to_string(&d).map_err(|e| {
-                        AppError::invalid("details", format!("cannot be stored: {e}"))
-                    })?;
+                    let text = json_text("details", &d)?;
                     if text.len() > MAX_DETAILS_BYTES {
                         return Err(AppError::invalid(
                             "details",
@@ -411,10 +415,13 @@ mod normalize {
             let (title, _) = truncate_utf8(title_line, 300, "…");
             let tags_json = match self.tags {
                 None | Some(Value::Null) => None,
-                Some(t) => parse_tags(t)?.map(|mut t| {
-                    scrub_json(&mut t);
-                    serde_json::to_string(&t).unwrap_or_default()
-                }),
+                Some(t) => match parse_tags(t)? {
+                    Some(mut t) => {
+                        scrub_json(&mut t);
+                        Some(json_text("tags", &t)?)
+                    }
+                    None => None,
+                },
             };
             Ok(NormalizedEvent {
                 event_id: match self.event_id.as_deref().filter(|e| !e.trim().is_empty()) {

@@ -57,7 +57,8 @@ impl IngestHandle {
             .sum()
     }
 
-    /// Starts `writers` writer tasks over `pool`, sharing a queue budget of `capacity` requests.
+    /// Starts `writers` writers over `pool`, each on a thread of its own ([`start_writer`]),
+    /// sharing a queue budget of `capacity` requests.
     pub fn spawn(pool: PgPool, capacity: usize, writers: usize) -> Self {
         let writers = writers.clamp(1, 16);
         let per_writer = capacity.div_ceil(writers).max(1);

@@ -73,9 +73,10 @@ pub fn normalize_message(msg: &str) -> String {
 }
 
 /// Which replacement passes can change a message. Each flag is a character test (on ASCII
-/// messages; others take every pass) that every match of its pattern passes; the placeholders put in by earlier passes add no digits,
-/// quotes, `@`, `[`, `.`, `-`, `/` or `\`, and no `:` before the host:port pass, so testing
-/// the original message is enough. Most messages skip most passes (this runs on every event).
+/// messages; others take every pass) that every match of its pattern passes; the placeholders
+/// put in by earlier passes add no digits, quotes, `@`, `[`, `.`, `-`, `/` or `\`, and no `:`
+/// before the host:port pass, so testing the original message is enough. Most messages skip
+/// most passes (this runs on every event).
 struct Passes {
     temp_path: bool,
     uuid: bool,

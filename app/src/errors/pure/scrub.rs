@@ -222,9 +222,7 @@ pub fn scrub_json(v: &mut Value) {
     let mut stack = vec![v];
     while let Some(value) = stack.pop() {
         match value {
-            // Most strings hold nothing to filter and are left as they are (no copy).
-            Value::String(s) if may_hold_secret(s) => *s = scrub_with_patterns(s),
-            Value::String(_) => {}
+            Value::String(s) => *s = scrub_owned(std::mem::take(s)),
             Value::Array(items) => {
                 if let [Value::String(name), secret] = items.as_mut_slice()
                     && is_secret_key(name)
