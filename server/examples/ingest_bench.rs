@@ -109,6 +109,10 @@ struct Args {
     /// A quick run that only checks that everything works: short phases, low load, no targets.
     #[arg(long)]
     smoke: bool,
+    /// Print this many `log_errors` bodies of the batched phase (one per line) and exit, to
+    /// profile the server's parsing and normalization on their own.
+    #[arg(long)]
+    dump_batches: Option<usize>,
     /// Phases to run, comma-separated, among single, batched, fixed, baseline.
     #[arg(
         long,
@@ -726,6 +730,18 @@ impl Corpus {
         &self.templates[i.min(self.templates.len() - 1)]
     }
 
+    /// Appends a `log_errors` body of `size` events.
+    fn write_batch(&self, out: &mut String, size: usize, rng: &mut StdRng) {
+        out.push_str(r#"{"events":["#);
+        for i in 0..size {
+            if i > 0 {
+                out.push(',');
+            }
+            self.pick(rng).write_json(out, rng);
+        }
+        out.push_str("]}");
+    }
+
     fn average_sizes(&self) -> (usize, usize) {
         let mut rng = StdRng::seed_from_u64(7);
         let mut json = String::new();
@@ -1276,14 +1292,7 @@ async fn closed_loop(
                         count_single(&ctx, reply, &mut stats, started);
                     }
                     Mode::Batched(size) => {
-                        body.push_str(r#"{"events":["#);
-                        for i in 0..size {
-                            if i > 0 {
-                                body.push(',');
-                            }
-                            ctx.corpus.pick(&mut rng).write_json(&mut body, &mut rng);
-                        }
-                        body.push_str("]}");
+                        ctx.corpus.write_batch(&mut body, size, &mut rng);
                         let started = Instant::now();
                         let reply = conn.post(&ctx, BATCH_PATH, std::mem::take(&mut body)).await;
                         count_batch(&ctx, reply, size, &mut stats, started);
@@ -1415,6 +1424,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let plan = Plan::from(&args)?;
     let base = args.base_url.trim_end_matches('/').to_owned();
     let corpus = Arc::new(Corpus::new(args.templates, args.zipf));
+    if let Some(n) = args.dump_batches {
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut body = String::new();
+        for _ in 0..n {
+            body.clear();
+            corpus.write_batch(&mut body, plan.batch, &mut rng);
+            println!("{body}");
+        }
+        return Ok(true);
+    }
     let (event_bytes, stack_bytes) = corpus.average_sizes();
 
     let pool = PgPoolOptions::new()

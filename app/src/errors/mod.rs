@@ -53,7 +53,7 @@ pub async fn log_error(
     severity: String,
     error_type: String,
     message: String,
-    details: Option<Value>,
+    details: Option<model::JsonText>,
     stack_trace: Option<String>,
     agent: Option<String>,
     timestamp: Option<String>,

@@ -25,7 +25,7 @@ pub struct LogErrorInput {
     pub error_type: String,
     pub message: String,
     #[serde(default)]
-    pub details: Option<Value>,
+    pub details: Option<JsonText>,
     #[serde(default)]
     pub stack_trace: Option<String>,
     /// The reporting agent's name (registered on first sight).
@@ -50,6 +50,41 @@ pub struct LogErrorInput {
     pub fingerprint: Option<Vec<String>>,
 }
 
+/// A JSON value kept as the text it came in (`details`): ingest stores the text as it is when
+/// nothing in it needs scrubbing, and only otherwise builds the value to scrub it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonText(Box<serde_json::value::RawValue>);
+
+impl JsonText {
+    /// The text of `value`.
+    pub fn from_value(value: &Value) -> Self {
+        Self(serde_json::value::to_raw_value(value).expect("a JSON value serializes"))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The value it spells (it is valid JSON by construction).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl From<Value> for JsonText {
+    fn from(value: Value) -> Self {
+        Self::from_value(&value)
+    }
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
 /// What storing one event answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEvent {
@@ -68,8 +103,8 @@ mod normalize {
     use crate::error::AppError;
     use crate::errors::pure::{
         Category, Severity, apply_client_fingerprint, classify, fingerprint_with_frames,
-        parse_category, parse_severity, scrub_json, scrub_owned, scrub_text, stack_signature,
-        truncate_owned, truncate_utf8,
+        json_needs_scrub, parse_category, parse_severity, scrub_json, scrub_owned, scrub_text,
+        stack_signature, truncate_owned, truncate_utf8,
     };
     use chrono::{DateTime, Utc};
     use std::collections::HashMap;
@@ -284,6 +319,30 @@ mod normalize {
         Ok((!out.is_empty()).then_some(Value::Object(out)))
     }
 
+    /// The `details` text stored: as sent when nothing in it needs scrubbing (most events),
+    /// otherwise parsed, cleaned of U+0000, scrubbed and serialized again. `None` for `null`.
+    fn details_text(details: JsonText) -> Result<Option<String>, AppError> {
+        let raw = details.get();
+        if raw.len() <= MAX_DETAILS_BYTES && !json_needs_scrub(raw) {
+            return Ok((raw != "null").then(|| String::from(Box::<str>::from(details.0))));
+        }
+        let mut value: Value = serde_json::from_str(raw)
+            .map_err(|e| AppError::invalid("details", format!("is not valid JSON: {e}")))?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        no_nul_json(&mut value);
+        scrub_json(&mut value);
+        let text = json_text("details", &value)?;
+        if text.len() > MAX_DETAILS_BYTES {
+            return Err(AppError::invalid(
+                "details",
+                format!("must be at most {} KiB", MAX_DETAILS_BYTES / 1024),
+            ));
+        }
+        Ok(Some(text))
+    }
+
     /// A scrubbed JSON field as the text stored for it.
     fn json_text(field: &str, value: &Value) -> Result<String, AppError> {
         serde_json::to_string(value)
@@ -342,8 +401,8 @@ mod normalize {
             {
                 no_nul(s);
             }
-            for v in [&mut self.details, &mut self.tags].into_iter().flatten() {
-                no_nul_json(v);
+            if let Some(tags) = &mut self.tags {
+                no_nul_json(tags);
             }
             for s in self.fingerprint.iter_mut().flatten() {
                 no_nul(s);
@@ -371,19 +430,9 @@ mod normalize {
                 ),
                 None => None,
             };
-            let details_json = match self.details.filter(|d| !d.is_null()) {
+            let details_json = match self.details {
                 None => None,
-                Some(mut d) => {
-                    scrub_json(&mut d);
-                    let text = json_text("details", &d)?;
-                    if text.len() > MAX_DETAILS_BYTES {
-                        return Err(AppError::invalid(
-                            "details",
-                            format!("must be at most {} KiB", MAX_DETAILS_BYTES / 1024),
-                        ));
-                    }
-                    Some(text)
-                }
+                Some(d) => details_text(d)?,
             };
             let stack = match self.stack_trace.filter(|s| !s.trim().is_empty()) {
                 Some(s) if s.len() > MAX_STACK_BYTES => {

@@ -310,7 +310,7 @@ pub fn map_event(v: &Value) -> Result<LogErrorInput, AppError> {
         severity,
         error_type,
         message,
-        details: (!details.is_empty()).then_some(Value::Object(details)),
+        details: (!details.is_empty()).then(|| Value::Object(details).into()),
         stack_trace,
         agent: None,
         timestamp,
@@ -485,7 +485,10 @@ mod tests {
         );
         assert_eq!(e.tags.as_ref().unwrap()["region"], "eu");
         assert_eq!(e.tags.as_ref().unwrap()["platform"], "python");
-        assert_eq!(e.details.as_ref().unwrap()["user"]["email"], "a@b.c");
+        assert_eq!(
+            e.details.as_ref().unwrap().to_value()["user"]["email"],
+            "a@b.c"
+        );
         assert!(
             e.timestamp
                 .as_deref()

@@ -12,7 +12,7 @@ pub use fingerprint::{
     Frame, apply_client_fingerprint, fingerprint, fingerprint_with_frames, normalize_message,
     parse_stack, stack_lines, stack_signature,
 };
-pub use scrub::{FILTERED, scrub_json, scrub_owned, scrub_text};
+pub use scrub::{FILTERED, json_needs_scrub, scrub_json, scrub_owned, scrub_text};
 pub use severity::{Severity, parse_severity, worst};
 pub use validate::{truncate_owned, truncate_utf8};
 

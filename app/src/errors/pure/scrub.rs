@@ -129,6 +129,26 @@ fn may_hold_secret(s: &str) -> bool {
     !s.is_ascii() || TRIGGERS.is_match(s)
 }
 
+/// A secret compound key whose words are apart in the text: `api.key`, `access key`,
+/// `private__key` (normalized `api_key` and so on; [`TRIGGERS`] holds only the `_`, `-` and
+/// joined spellings).
+static SEPARATED_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:api|access|private)[^a-z0-9]+key").expect("valid pattern")
+});
+
+/// Whether [`scrub_json`] may change the JSON value `text` spells, or the text holds an
+/// escape (such as an escaped U+0000, or key letters spelt as escapes). When it says no, the
+/// text can be stored as it is, without building the value: every key and string of the
+/// value is a plain slice of an ASCII text holding no trigger word, and a secret key always
+/// holds a trigger word or matches [`SEPARATED_KEY`] (checked by the tests against
+/// [`scrub_json`] itself).
+pub fn json_needs_scrub(text: &str) -> bool {
+    !text.is_ascii()
+        || text.contains('\\')
+        || TRIGGERS.is_match(text)
+        || SEPARATED_KEY.is_match(text)
+}
+
 /// Key names (normalized) that are secret on their own.
 const SECRET_KEYS: &[&str] = &[
     "password",
@@ -702,5 +722,119 @@ mod tests {
         for (key, expected) in cases {
             assert_eq!(is_secret_key(key), expected, "{key}");
         }
+    }
+
+    #[test]
+    fn json_left_as_sent_scrubs_to_itself() {
+        // Keys from words and separators (secret ones among them), values from words and
+        // credentials: whenever `json_needs_scrub` lets a text through, scrubbing its value
+        // must change nothing.
+        const WORDS: &[&str] = &[
+            "api",
+            "Api",
+            "API",
+            "access",
+            "private",
+            "secret",
+            "key",
+            "Key",
+            "KEY",
+            "pass",
+            "word",
+            "Word",
+            "passwd",
+            "pwd",
+            "token",
+            "Token",
+            "auth",
+            "user",
+            "id",
+            "Id",
+            "session",
+            "cache",
+            "max",
+            "client",
+            "db",
+            "x",
+            "cookie",
+            "set",
+            "proxy",
+            "credentials",
+            "tokens",
+            "primary",
+            "region",
+            "route",
+            "k",
+            "e",
+            "y",
+            "7",
+        ];
+        const SEPARATORS: &[&str] = &["", "", "_", "-", ".", " ", "__", "$", "/", ":", "@"];
+        const VALUES: &[&str] = &[
+            "eu-west-1",
+            "/api/v1/orders/{id}",
+            "retry 3 of 5",
+            "sid=hunter2secret",
+            "Bearer abcDEF123456789",
+            "postgres://app:hunter2@db/app",
+            "AKIAIOSFODNN7EXAMPLE",
+            "plain words",
+            "api key=xyz",
+            "api.key: Abc123XYZ",
+            "",
+        ];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize % n
+        };
+        let key = |next: &mut dyn FnMut(usize) -> usize| {
+            let mut k = String::new();
+            for i in 0..1 + next(3) {
+                if i > 0 {
+                    k.push_str(SEPARATORS[next(SEPARATORS.len())]);
+                }
+                k.push_str(WORDS[next(WORDS.len())]);
+            }
+            k
+        };
+        let (mut as_sent, mut examined) = (0, 0);
+        for _ in 0..20_000 {
+            let mut object = serde_json::Map::new();
+            for _ in 0..1 + next(4) {
+                let value = match next(4) {
+                    0 => json!(next(1000)),
+                    1 => json!([key(&mut next), VALUES[next(VALUES.len())]]),
+                    2 => json!({ key(&mut next): VALUES[next(VALUES.len())] }),
+                    _ => json!(VALUES[next(VALUES.len())]),
+                };
+                object.insert(key(&mut next), value);
+            }
+            let value = Value::Object(object);
+            let text = value.to_string();
+            if json_needs_scrub(&text) {
+                examined += 1;
+                continue;
+            }
+            as_sent += 1;
+            let mut scrubbed = value.clone();
+            scrub_json(&mut scrubbed);
+            assert_eq!(scrubbed, value, "{text}");
+        }
+        assert!(as_sent > 1_000 && examined > 1_000, "{as_sent} {examined}");
+        for text in [
+            r#"{"api.key":"v"}"#,
+            r#"{"Access Key":"v"}"#,
+            r#"{"x":{"private__key":"v"}}"#,
+            r#"{"h":["X.Api.Key","v"]}"#,
+            r#"{"p\u0061ssword":"v"}"#,
+            r#"{"note":"caf\u00e9"}"#,
+            r#"{"note":"café"}"#,
+        ] {
+            assert!(json_needs_scrub(text), "{text}");
+        }
+        assert!(!json_needs_scrub(r#"{"cache_key":"k1","primary key":7}"#));
     }
 }
