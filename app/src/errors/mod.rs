@@ -87,9 +87,7 @@ pub async fn log_error(
 /// Logs up to 1000 occurrences (scope `ingest`); one bad item does not reject the others.
 #[cfg(feature = "ssr")]
 #[server(prefix = "/api/v1", endpoint = "log_errors", input = server_fn::codec::Json)]
-pub async fn log_errors(
-    events: Vec<Box<serde_json::value::RawValue>>,
-) -> Result<BatchResult, AppError> {
+pub async fn log_errors(events: Vec<model::BatchItem>) -> Result<BatchResult, AppError> {
     let key = crate::api_keys::ssr::authenticate().await?;
     ssr::log_batch(&crate::state::app_state(), &key, events).await
 }

@@ -96,6 +96,370 @@ pub struct StoredEvent {
     pub occurrences: i64,
 }
 
+#[cfg(feature = "ssr")]
+pub use batch_item::BatchItem;
+
+/// Items of a `log_errors` batch, read in the same pass as the batch itself.
+#[cfg(feature = "ssr")]
+mod batch_item {
+    use super::*;
+    use crate::error::AppError;
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    /// One item of a batch: the event, or why this item alone is refused. An item of the wrong
+    /// shape (a field of the wrong type, a required one missing, not an object at all) is
+    /// consumed whole and answered on its own, so it never fails the rest of the batch and the
+    /// batch is parsed once, without keeping each item's text to parse it again.
+    #[derive(Debug, Clone)]
+    pub struct BatchItem(pub Result<LogErrorInput, AppError>);
+
+    impl<'de> Deserialize<'de> for BatchItem {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(ItemVisitor).map(BatchItem)
+        }
+    }
+
+    /// The server function's signature asks for it; a refused item serializes as `null`.
+    impl Serialize for BatchItem {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.0.as_ref().ok().serialize(s)
+        }
+    }
+
+    /// The fields of [`LogErrorInput`]; others are ignored as they are for one event.
+    enum Key {
+        Service,
+        Severity,
+        ErrorType,
+        Message,
+        Details,
+        StackTrace,
+        Agent,
+        Timestamp,
+        EventId,
+        Category,
+        Environment,
+        Release,
+        Tags,
+        Fingerprint,
+        Other,
+    }
+
+    impl<'de> Deserialize<'de> for Key {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct KeyVisitor;
+            impl Visitor<'_> for KeyVisitor {
+                type Value = Key;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a field name")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                    Ok(match v {
+                        "service" => Key::Service,
+                        "severity" => Key::Severity,
+                        "error_type" => Key::ErrorType,
+                        "message" => Key::Message,
+                        "details" => Key::Details,
+                        "stack_trace" => Key::StackTrace,
+                        "agent" => Key::Agent,
+                        "timestamp" => Key::Timestamp,
+                        "event_id" => Key::EventId,
+                        "category" => Key::Category,
+                        "environment" => Key::Environment,
+                        "release" => Key::Release,
+                        "tags" => Key::Tags,
+                        "fingerprint" => Key::Fingerprint,
+                        _ => Key::Other,
+                    })
+                }
+            }
+            d.deserialize_identifier(KeyVisitor)
+        }
+    }
+
+    /// A field where text is wanted: the text, `None` for `null`, or what was sent instead
+    /// (consumed whole).
+    struct Text(Result<Option<String>, &'static str>);
+
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Lenient(|v| match v {
+                Some(Found::Text(t)) => Ok(Some(t)),
+                None => Ok(None),
+                Some(other) => Err(other.name()),
+            }))
+            .map(Text)
+        }
+    }
+
+    /// What a lenient visitor met.
+    enum Found {
+        Text(String),
+        Bool,
+        Number,
+        Array,
+        Object,
+    }
+
+    impl Found {
+        fn name(&self) -> &'static str {
+            match self {
+                Found::Text(_) => "text",
+                Found::Bool => "true or false",
+                Found::Number => "a number",
+                Found::Array => "an array",
+                Found::Object => "an object",
+            }
+        }
+    }
+
+    /// Accepts any JSON value (arrays and objects are skipped over) and lets `F` judge it;
+    /// `None` stands for `null`.
+    struct Lenient<F>(F);
+
+    impl<'de, T, F: FnOnce(Option<Found>) -> T> Visitor<'de> for Lenient<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok(self.0(Some(Found::Text(v.to_owned()))))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<T, E> {
+            Ok(self.0(Some(Found::Text(v))))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+            Ok(self.0(None))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+            Ok(self.0(Some(Found::Bool)))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
+            Ok(self.0(Some(Found::Number)))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
+            Ok(self.0(Some(Found::Number)))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
+            Ok(self.0(Some(Found::Number)))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(self.0(Some(Found::Array)))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(self.0(Some(Found::Object)))
+        }
+    }
+
+    struct ItemVisitor;
+
+    impl<'de> Visitor<'de> for ItemVisitor {
+        type Value = Result<LogErrorInput, AppError>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an event object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut input = LogErrorInput::default();
+            let mut first_error = None;
+            let mut present = [false; 4];
+            while let Some(key) = map.next_key::<Key>()? {
+                let (field, slot): (&str, &mut Option<String>) = match key {
+                    Key::Details => {
+                        input.details = map.next_value()?;
+                        continue;
+                    }
+                    Key::Tags => {
+                        input.tags = map.next_value::<Option<Value>>()?;
+                        continue;
+                    }
+                    Key::Fingerprint => {
+                        let parts = map.next_value::<Option<Value>>()?;
+                        match parts.map(serde_json::from_value::<Vec<String>>).transpose() {
+                            Ok(parts) => input.fingerprint = parts,
+                            Err(_) => {
+                                first_error.get_or_insert_with(|| {
+                                    AppError::invalid("fingerprint", "must be a list of strings")
+                                });
+                            }
+                        }
+                        continue;
+                    }
+                    Key::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    Key::Service | Key::Severity | Key::ErrorType | Key::Message => {
+                        let (field, i, text) = match key {
+                            Key::Service => ("service", 0, &mut input.service),
+                            Key::Severity => ("severity", 1, &mut input.severity),
+                            Key::ErrorType => ("error_type", 2, &mut input.error_type),
+                            _ => ("message", 3, &mut input.message),
+                        };
+                        match map.next_value::<Text>()?.0 {
+                            Ok(Some(t)) => {
+                                *text = t;
+                                present[i] = true;
+                            }
+                            Ok(None) => {}
+                            Err(found) => {
+                                first_error.get_or_insert_with(|| wrong_type(field, found));
+                            }
+                        }
+                        continue;
+                    }
+                    Key::StackTrace => ("stack_trace", &mut input.stack_trace),
+                    Key::Agent => ("agent", &mut input.agent),
+                    Key::Timestamp => ("timestamp", &mut input.timestamp),
+                    Key::EventId => ("event_id", &mut input.event_id),
+                    Key::Category => ("category", &mut input.category),
+                    Key::Environment => ("environment", &mut input.environment),
+                    Key::Release => ("release", &mut input.release),
+                };
+                match map.next_value::<Text>()?.0 {
+                    Ok(text) => *slot = text,
+                    Err(found) => {
+                        first_error.get_or_insert_with(|| wrong_type(field, found));
+                    }
+                }
+            }
+            if let Some(e) = first_error {
+                return Ok(Err(e));
+            }
+            let required = ["service", "severity", "error_type", "message"];
+            if let Some(i) = present.iter().position(|p| !p) {
+                return Ok(Err(AppError::invalid(required[i], "is required")));
+            }
+            Ok(Ok(input))
+        }
+
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Err(not_an_object("text")))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Err(not_an_object("null")))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Err(not_an_object("true or false")))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Err(not_an_object("a number")))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Err(not_an_object("a number")))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Err(not_an_object("a number")))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Err(not_an_object("an array")))
+        }
+    }
+
+    fn wrong_type(field: &str, found: &str) -> AppError {
+        AppError::invalid(field, format!("must be text, not {found}"))
+    }
+
+    fn not_an_object(found: &str) -> AppError {
+        AppError::invalid("body", format!("each event must be an object, not {found}"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[derive(Deserialize)]
+        struct Batch {
+            events: Vec<BatchItem>,
+        }
+
+        fn items(json: &str) -> Vec<Result<LogErrorInput, (String, String)>> {
+            serde_json::from_str::<Batch>(json)
+                .expect("the batch parses")
+                .events
+                .into_iter()
+                .map(|i| {
+                    i.0.map_err(|e| {
+                        let v = serde_json::to_value(crate::error::ErrorBody::from(e)).unwrap();
+                        (
+                            v["field"].as_str().unwrap_or("").into(),
+                            v["message"].to_string(),
+                        )
+                    })
+                })
+                .collect()
+        }
+
+        #[test]
+        fn each_item_is_judged_on_its_own() {
+            let good = r#"{"service":"api","severity":"error","error_type":"E","message":"m"}"#;
+            let json = format!(
+                r#"{{"events":[
+                    {good},
+                    {{"service":"api","severity":5,"error_type":"E","message":"m","x":[1,{{"a":[]}}]}},
+                    {{"service":"api","error_type":"E","message":"m"}},
+                    {{"service":"api","severity":null,"error_type":"E","message":"m"}},
+                    7, "text", null, true, [1, [2], {{"service":"x"}}],
+                    {{"service":"api","severity":"error","error_type":"E","message":"m",
+                      "agent":{{"name":"a"}},"fingerprint":"x"}},
+                    {{"service":"api","severity":"error","error_type":"E","message":"m",
+                      "fingerprint":["{{{{ default }}}}","x"],"tags":{{"t":"v"}},
+                      "details":{{"k":[1,2]}},"stack_trace":"Trace\n  at f","agent":null,
+                      "unknown":{{"deep":[{{}}]}},"release":"1.2"}},
+                    {good}
+                ]}}"#
+            );
+            let items = items(&json);
+            assert_eq!(items.len(), 12);
+            let field = |i: usize| items[i].as_ref().unwrap_err().0.clone();
+            let message = |i: usize| items[i].as_ref().unwrap_err().1.clone();
+            assert!(items[0].is_ok() && items[11].is_ok());
+            assert_eq!(field(1), "severity");
+            assert!(
+                message(1).contains("must be text, not a number"),
+                "{}",
+                message(1)
+            );
+            assert_eq!((field(2), field(3)), ("severity".into(), "severity".into()));
+            assert!(message(2).contains("is required"));
+            for i in 4..=8 {
+                assert_eq!(field(i), "body", "item {i}");
+                assert!(message(i).contains("must be an object"), "{}", message(i));
+            }
+            // The first field of the wrong type is named.
+            assert_eq!(field(9), "agent");
+            let full = items[10].as_ref().unwrap();
+            assert_eq!(
+                full.fingerprint.as_deref(),
+                Some(&["{{ default }}".to_owned(), "x".to_owned()][..])
+            );
+            assert_eq!(full.details.as_ref().unwrap().get(), r#"{"k":[1,2]}"#);
+            assert_eq!(full.tags, Some(serde_json::json!({"t": "v"})));
+            assert_eq!(full.stack_trace.as_deref(), Some("Trace\n  at f"));
+            assert_eq!(
+                (full.agent.as_deref(), full.release.as_deref()),
+                (None, Some("1.2"))
+            );
+        }
+
+        #[test]
+        fn broken_json_still_fails_the_whole_batch() {
+            for json in [
+                r#"{"events":[{"service":"a",}]}"#,
+                r#"{"events":[{"service":"a"]}"#,
+                r#"{"events":[{"service":"a\q"}]}"#,
+            ] {
+                assert!(serde_json::from_str::<Batch>(json).is_err(), "{json}");
+            }
+        }
+    }
+}
+
 /// Server-side normalization: validation, scrubbing, classification, fingerprinting.
 #[cfg(feature = "ssr")]
 mod normalize {

@@ -1,13 +1,12 @@
 //! The ingestion service: one implementation behind the agent functions, the seed REST API
 //! and (later) the Sentry and MCP adapters.
 
-use super::model::{LogErrorInput, MAX_BATCH, StoredEvent};
+use super::model::{BatchItem, LogErrorInput, MAX_BATCH, StoredEvent};
 use super::{BatchItemResult, BatchResult};
 use crate::api_keys::Scope;
 use crate::api_keys::ssr::ApiKeyContext;
 use crate::error::AppError;
 use crate::state::AppState;
-use serde_json::value::RawValue;
 
 /// Stores one event sent with `key`.
 pub async fn log_one(
@@ -32,7 +31,7 @@ pub async fn log_one(
 pub async fn log_batch(
     state: &AppState,
     key: &ApiKeyContext,
-    items: Vec<Box<RawValue>>,
+    items: Vec<BatchItem>,
 ) -> Result<BatchResult, AppError> {
     let tenant = key.require(Scope::Ingest)?;
     if items.is_empty() {
@@ -49,11 +48,9 @@ pub async fn log_batch(
     let mut valid = Vec::new();
     let mut positions = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        // Each item is parsed from its own text, so one that does not fit the shape is
-        // answered on its own while the others are stored.
-        let parsed = serde_json::from_str::<LogErrorInput>(item.get())
-            .map_err(|e| AppError::invalid("body", e.to_string()))
-            .and_then(|input| input.normalize(now));
+        // An item that does not fit the shape is answered on its own (see `BatchItem`)
+        // while the others are stored.
+        let parsed = item.0.and_then(|input| input.normalize(now));
         match parsed {
             Ok(event) => {
                 valid.push(event);
