@@ -74,79 +74,125 @@ static TOKENS: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
-/// Words at least one of which (ignoring ASCII case) is inside every match of the patterns
-/// above, so text with none of them has nothing to scrub. One pass over the text instead of
-/// six; most messages and detail values take this way out.
-static TRIGGERS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
-    aho_corasick::AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build([
-            "private key", // PEM_PRIVATE_KEY
-            "://",         // URL_CREDENTIALS
-            "cookie",      // HEADER_LINE, KEY_VALUE
-            "authorization",
-            "passw", // KEY_VALUE: passwd, password
-            "pwd",
-            "secret",
-            "token",
-            "api_key",
-            "api-key",
-            "apikey",
-            "access_key",
-            "access-key",
-            "accesskey",
-            "private_key",
-            "private-key",
-            "privatekey",
-            "auth",
-            "session",
-            "credential",
-            "bearer", // AUTH_SCHEME
-            "basic",
-            "akia", // TOKENS
-            "asia",
-            "flt_",
-            "ghp_",
-            "gho_",
-            "ghu_",
-            "ghs_",
-            "ghr_",
-            "github_pat_",
-            "xox",
-            "eyj",
-            "sk-",
-            "sk_live",
-            "sk_test",
-            "rk_live",
-            "rk_test",
-        ])
-        .expect("valid trigger words")
+/// Words at least one of which is inside every match of the patterns above (ignoring ASCII
+/// case), so text with none of them has nothing to scrub. One pass over the text instead of
+/// six; most messages and detail values take this way out. All lower case.
+const TRIGGER_WORDS: &[&str] = &[
+    "private key", // PEM_PRIVATE_KEY
+    "://",         // URL_CREDENTIALS
+    "cookie",      // HEADER_LINE, KEY_VALUE
+    "authorization",
+    "passw", // KEY_VALUE: passwd, password
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_key",
+    "access-key",
+    "accesskey",
+    "private_key",
+    "private-key",
+    "privatekey",
+    "auth",
+    "session",
+    "credential",
+    "bearer", // AUTH_SCHEME
+    "basic",
+    "akia", // TOKENS
+    "asia",
+    "flt_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+    "eyj",
+    "sk-",
+    "sk_live",
+    "sk_test",
+    "rk_live",
+    "rk_test",
+];
+
+/// [`TRIGGER_WORDS`] found by a packed (SIMD) search over lower-cased text: several times
+/// faster than an automaton on this machine, where the text has no trigger word (the common
+/// case). `None` where the CPU has no instructions for it.
+static PACKED_TRIGGERS: LazyLock<Option<aho_corasick::packed::Searcher>> = LazyLock::new(|| {
+    let mut builder = aho_corasick::packed::Config::new().builder();
+    builder.extend(TRIGGER_WORDS);
+    builder.build()
 });
+
+/// [`TRIGGER_WORDS`] as an automaton, where the packed search is not available.
+static TRIGGERS: LazyLock<aho_corasick::AhoCorasick> =
+    LazyLock::new(|| aho_corasick::AhoCorasick::new(TRIGGER_WORDS).expect("valid trigger words"));
+
+/// Whether lower-cased text holds a trigger word.
+fn has_trigger_word(lower: &[u8]) -> bool {
+    match &*PACKED_TRIGGERS {
+        Some(packed) => packed.find(lower).is_some(),
+        None => TRIGGERS.is_match(lower),
+    }
+}
+
+/// Runs `f` on the ASCII lower case of `s` (on the stack when short).
+fn with_lowercase<T>(s: &str, f: impl FnOnce(&[u8]) -> T) -> T {
+    let mut stack = [0u8; 512];
+    let mut heap = Vec::new();
+    let buf = match stack.get_mut(..s.len()) {
+        Some(buf) => {
+            buf.copy_from_slice(s.as_bytes());
+            buf
+        }
+        None => {
+            heap.extend_from_slice(s.as_bytes());
+            &mut heap[..]
+        }
+    };
+    buf.make_ascii_lowercase();
+    f(buf)
+}
 
 /// Whether `s` may contain something [`scrub_text`] filters. Non-ASCII text always goes
 /// through the patterns (Unicode case folding can match where ASCII folding does not).
 fn may_hold_secret(s: &str) -> bool {
-    !s.is_ascii() || TRIGGERS.is_match(s)
+    !s.is_ascii() || with_lowercase(s, has_trigger_word)
 }
 
-/// A secret compound key whose words are apart in the text: `api.key`, `access key`,
-/// `private__key` (normalized `api_key` and so on; [`TRIGGERS`] holds only the `_`, `-` and
-/// joined spellings).
-static SEPARATED_KEY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:api|access|private)[^a-z0-9]+key").expect("valid pattern")
-});
+/// Whether lower-cased text holds a secret compound key whose words are apart: `api.key`,
+/// `access key`, `private__key` (normalized `api_key` and so on; [`TRIGGER_WORDS`] holds only
+/// the `_`, `-` and joined spellings): `key` after a run of characters other than letters and
+/// digits, after `api`, `access` or `private`.
+fn has_separated_key(lower: &[u8]) -> bool {
+    memchr::memmem::find_iter(lower, b"key").any(|at| {
+        let before = &lower[..at];
+        let word_end = before
+            .iter()
+            .rposition(u8::is_ascii_alphanumeric)
+            .map_or(0, |i| i + 1);
+        word_end < at
+            && [&b"api"[..], b"access", b"private"]
+                .iter()
+                .any(|w| before[..word_end].ends_with(w))
+    })
+}
 
 /// Whether [`scrub_json`] may change the JSON value `text` spells, or the text holds an
 /// escape (such as an escaped U+0000, or key letters spelt as escapes). When it says no, the
 /// text can be stored as it is, without building the value: every key and string of the
 /// value is a plain slice of an ASCII text holding no trigger word, and a secret key always
-/// holds a trigger word or matches [`SEPARATED_KEY`] (checked by the tests against
+/// holds a trigger word or is a separated compound key (checked by the tests against
 /// [`scrub_json`] itself).
 pub fn json_needs_scrub(text: &str) -> bool {
     !text.is_ascii()
         || text.contains('\\')
-        || TRIGGERS.is_match(text)
-        || SEPARATED_KEY.is_match(text)
+        || with_lowercase(text, |lower| {
+            has_trigger_word(lower) || has_separated_key(lower)
+        })
 }
 
 /// Key names (normalized) that are secret on their own.
@@ -836,5 +882,43 @@ mod tests {
             assert!(json_needs_scrub(text), "{text}");
         }
         assert!(!json_needs_scrub(r#"{"cache_key":"k1","primary key":7}"#));
+    }
+
+    #[test]
+    fn fast_checks_agree_with_what_they_replace() {
+        // The packed search and the automaton (used where the CPU lacks the packed one), and
+        // the separated-key scan and the pattern it stands for, on text dense in near misses.
+        const WORDS: &[&str] = &[
+            "api", "API", "Access", "private", "key", "KEY", "Key", "x", "token", "TOK", "sk",
+            "eyJ", "Bearer", "basic", "pass", "W", "auth", "AKIA", "cookie", "ghp", "xox",
+            "secret", "1", "é",
+        ];
+        const SEPARATORS: &[&str] = &["", "", ".", " ", "__", "-", "_", "/", "://", ":", "\n"];
+        let separated = Regex::new(r"(?i)(?:api|access|private)[^a-z0-9]+key").unwrap();
+        let mut seed: u64 = 0x1234_5678_9ABC_DEF1;
+        let (mut hits, mut misses) = (0, 0);
+        for _ in 0..50_000 {
+            let mut text = String::new();
+            for i in 0..2 + seed as usize % 8 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let pieces = if i % 2 == 0 { WORDS } else { SEPARATORS };
+                text.push_str(pieces[seed as usize % pieces.len()]);
+            }
+            let lower = text.to_ascii_lowercase();
+            let packed = has_trigger_word(lower.as_bytes());
+            assert_eq!(packed, TRIGGERS.is_match(lower.as_bytes()), "{text:?}");
+            if text.is_ascii() {
+                let found = has_separated_key(lower.as_bytes());
+                assert_eq!(found, separated.is_match(&text), "{text:?}");
+                if found { hits += 1 } else { misses += 1 }
+            }
+        }
+        assert!(hits > 1_000 && misses > 1_000, "{hits} {misses}");
+        assert!(
+            PACKED_TRIGGERS.is_some(),
+            "the packed search is expected on x86_64"
+        );
     }
 }
