@@ -429,13 +429,22 @@ async fn nul_characters_cannot_fail_a_batch(pool: PgPool) {
     let mut body = event("bad\u{0}byte");
     body["details"] = json!({ "k\u{0}ey": ["v\u{0}al"] });
     body["tags"] = json!({ "t": "x\u{0}y" });
-    let res = rest_log(&app, &key, &body).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let stored: String = sqlx::query_scalar("SELECT message FROM error_events")
+    body["stack_trace"] = json!("Traceback (most recent call last):\n  \u{0} boom");
+    // Twice: the second time the trace is prepared already.
+    for _ in 0..2 {
+        let res = rest_log(&app, &key, &body).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let stored: Vec<String> = sqlx::query_scalar("SELECT message FROM error_events")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, ["bad\u{FFFD}byte", "bad\u{FFFD}byte"]);
+    let trace: String = sqlx::query_scalar("SELECT trace FROM stack_traces")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(stored, "bad\u{FFFD}byte");
+    assert_eq!(trace, "Traceback (most recent call last):\n  \u{FFFD} boom");
 }
 
 #[sqlx::test(migrator = "app::MIGRATOR")]

@@ -548,13 +548,18 @@ mod normalize {
         key.len() + scrubbed + p.frames.len() + 64
     }
 
+    /// Scrubs `raw` (U+0000 replaced first: see [`no_nul`]), or finds it prepared already.
     fn prepare_stack(raw: &str) -> PreparedStack {
         let cacheable = raw.len() <= CACHED_STACK_BYTES;
         if cacheable && let Some(hit) = STACKS.lock().ok().and_then(|c| c.entries.get(raw).cloned())
         {
             return hit;
         }
-        let scrubbed = scrub_text(raw);
+        let scrubbed = if raw.contains('\0') {
+            scrub_owned(raw.replace('\0', "\u{FFFD}"))
+        } else {
+            scrub_text(raw)
+        };
         let key: Arc<str> = raw.into();
         let prepared = PreparedStack {
             frames: stack_signature(&scrubbed).into(),
@@ -751,8 +756,8 @@ mod normalize {
             ] {
                 no_nul(s);
             }
+            // The stack trace is cleaned where it is prepared (only when not cached).
             for s in [
-                &mut self.stack_trace,
                 &mut self.agent,
                 &mut self.timestamp,
                 &mut self.event_id,

@@ -69,14 +69,13 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| regex(r"\d+(?:\.\d+)*"));
 /// IPs (with port) `<ip>`, `host:<port>`, hex ids `<hex>`, quoted values
 /// `<str>`, remaining numbers `<n>`; then whitespace is collapsed.
 pub fn normalize_message(msg: &str) -> String {
-    normalize_with(msg, &Passes::needed_for(msg))
+    normalize_with(msg, false)
 }
 
-/// Which replacement passes can change a message. Each flag is a character test (on ASCII
-/// messages; others take every pass) that every match of its pattern passes; the placeholders
-/// put in by earlier passes add no digits, quotes, `@`, `[`, `.`, `-`, `/` or `\`, and no `:`
-/// before the host:port pass, so testing the original message is enough. Most messages skip
-/// most passes (this runs on every event).
+/// Which replacement passes can change a text. Each flag is a test (on ASCII text; other text
+/// takes every pass) of a few neighbouring characters that every match of its pattern holds,
+/// so a pass whose flag is off would change nothing. [`normalize_with`] tests the text again
+/// after each pass that changed it. Most messages skip most passes (this runs on every event).
 struct Passes {
     temp_path: bool,
     uuid: bool,
@@ -86,6 +85,7 @@ struct Passes {
     ipv6: bool,
     ipv4: bool,
     host_port: bool,
+    hex: bool,
     digits: bool,
     quoted: bool,
 }
@@ -102,53 +102,149 @@ impl Passes {
             ipv6: true,
             ipv4: true,
             host_port: true,
+            hex: true,
             digits: true,
             quoted: true,
         }
     }
 
-    fn needed_for(msg: &str) -> Passes {
-        // `\d` also matches digits outside ASCII: such messages take every pass.
-        if !msg.is_ascii() {
+    fn needed_for(text: &str) -> Passes {
+        // `\d` also matches digits outside ASCII: such text takes every pass.
+        if !text.is_ascii() {
             return Passes::all();
         }
-        let has = |b: u8| msg.as_bytes().contains(&b);
-        let digits = msg.bytes().any(|b| b.is_ascii_digit());
-        let colons = msg.bytes().filter(|&b| b == b':').take(2).count();
-        Passes {
-            temp_path: msg.contains("/tmp/") || msg.contains("/var/") || has(b'\\'),
-            uuid: has(b'-'),
-            timestamp: digits && (colons > 0 || has(b'/') || has(b'-')),
-            email: has(b'@'),
-            bracketed_ipv6: has(b'['),
-            ipv6: digits && colons >= 2,
-            ipv4: digits && has(b'.'),
-            host_port: digits && colons > 0,
-            digits,
-            quoted: has(b'\'') || has(b'"'),
+        let b = text.as_bytes();
+        let at = |i: usize| b.get(i).copied().unwrap_or(0);
+        let digit = |i: usize| at(i).is_ascii_digit();
+        let mut run = Passes {
+            temp_path: false,
+            uuid: false,
+            timestamp: false,
+            email: false,
+            bracketed_ipv6: false,
+            ipv6: false,
+            ipv4: false,
+            host_port: false,
+            hex: false,
+            digits: false,
+            quoted: false,
+        };
+        // Hex digits in a row before `i`, and (when only hex digits came since) since a `:`
+        // (`usize::MAX`: not so).
+        let (mut hex_run, mut since_colon) = (0, usize::MAX);
+        for (i, &c) in b.iter().enumerate() {
+            match CHAR_CLASS[usize::from(c)] {
+                PLAIN => {
+                    hex_run = 0;
+                    since_colon = usize::MAX;
+                    continue;
+                }
+                HEX_LETTER => {}
+                DIGIT => {
+                    let next = at(i + 1);
+                    run.digits = true;
+                    // Every timestamp form has `1:23` (a time) or `2024-01`, `2024/01` (a date).
+                    run.timestamp |= (next == b':' && digit(i + 2) && digit(i + 3))
+                        || (hex_run >= 3
+                            && b[i - 3..i].iter().all(u8::is_ascii_digit)
+                            && matches!(next, b'-' | b'/')
+                            && digit(i + 2)
+                            && digit(i + 3));
+                    run.ipv4 |= next == b'.' && digit(i + 2);
+                    run.hex |= c == b'0' && matches!(next, b'x' | b'X');
+                }
+                _ => {
+                    match c {
+                        b':' => {
+                            // `host:1` (a host name ends in a letter, digit or `-`).
+                            run.host_port |= digit(i + 1)
+                                && i > 0
+                                && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'-');
+                            // Two `:` with at most four hex digits between them.
+                            run.ipv6 |= since_colon <= 4;
+                        }
+                        // The end of a UUID's first eight hex digits.
+                        b'-' => run.uuid |= hex_run >= 8,
+                        b'/' => {
+                            run.temp_path |=
+                                b[i..].starts_with(b"/tmp/") || b[i..].starts_with(b"/var/");
+                        }
+                        b'\\' => run.temp_path = true,
+                        b'@' => run.email = true,
+                        b'[' => run.bracketed_ipv6 = true,
+                        b'\'' | b'"' => run.quoted = true,
+                        _ => {}
+                    }
+                    hex_run = 0;
+                    since_colon = if c == b':' { 0 } else { usize::MAX };
+                    continue;
+                }
+            }
+            hex_run += 1;
+            run.hex |= hex_run >= 8;
+            since_colon = since_colon.saturating_add(1);
         }
+        // An IPv6 address is only replaced when it holds a digit.
+        run.ipv6 &= run.digits;
+        run
     }
 }
 
-/// [`normalize_message`] running only the passes `run` asks for.
-fn normalize_with(msg: &str, run: &Passes) -> String {
+/// Classes of [`Passes::needed_for`]: characters no pass looks at, hex letters, digits, the rest.
+const PLAIN: u8 = 0;
+const HEX_LETTER: u8 = 1;
+const DIGIT: u8 = 2;
+const PUNCTUATION: u8 = 3;
+
+static CHAR_CLASS: [u8; 256] = {
+    let mut class = [PUNCTUATION; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        class[c] = if b.is_ascii_digit() {
+            DIGIT
+        } else if b.is_ascii_hexdigit() {
+            HEX_LETTER
+        } else if b.is_ascii_alphabetic() || b == b' ' {
+            PLAIN
+        } else {
+            PUNCTUATION
+        };
+        c += 1;
+    }
+    class
+};
+
+/// [`normalize_message`]: the passes a text needs (see [`Passes`]), or all of them.
+fn normalize_with(msg: &str, every_pass: bool) -> String {
+    let needed = |t: &str| {
+        if every_pass {
+            Passes::all()
+        } else {
+            Passes::needed_for(t)
+        }
+    };
     let mut s = Cow::Borrowed(msg);
-    let mut pass = |wanted: bool, replace: &dyn Fn(&str) -> Option<String>| {
-        if wanted && let Some(changed) = replace(&s) {
+    let mut run = needed(msg);
+    let mut pass = |wanted: fn(&Passes) -> bool, replace: &dyn Fn(&str) -> Option<String>| {
+        if wanted(&run)
+            && let Some(changed) = replace(&s)
+        {
+            run = needed(&changed);
             s = Cow::Owned(changed);
         }
     };
-    pass(run.temp_path, &|t| {
+    pass(|r| r.temp_path, &|t| {
         replace_standalone(t, &TEMP_PATH, is_path_char, |_| Some("<tmp>".into()))
     });
-    pass(run.uuid, &|t| {
+    pass(|r| r.uuid, &|t| {
         replace_standalone(t, &UUID, is_alnum, |_| Some("<uuid>".into()))
     });
-    pass(run.timestamp, &|t| {
+    pass(|r| r.timestamp, &|t| {
         replace_standalone(t, &TIMESTAMP, is_alnum, |_| Some("<ts>".into()))
     });
-    pass(run.email, &|t| changed(EMAIL.replace_all(t, "<email>")));
-    pass(run.bracketed_ipv6, &|t| {
+    pass(|r| r.email, &|t| changed(EMAIL.replace_all(t, "<email>")));
+    pass(|r| r.bracketed_ipv6, &|t| {
         changed(BRACKETED_IPV6.replace_all(t, |caps: &Captures| {
             let addr = caps.name("addr").map_or("", |m| m.as_str());
             match addr.parse::<Ipv6Addr>() {
@@ -158,21 +254,21 @@ fn normalize_with(msg: &str, run: &Passes) -> String {
         }))
     });
     // Requiring a digit keeps Rust paths such as `a::b` (valid IPv6!) intact.
-    pass(run.ipv6, &|t| {
+    pass(|r| r.ipv6, &|t| {
         replace_standalone(t, &IPV6, is_ip_char, |m| {
             (m.bytes().any(|b| b.is_ascii_digit()) && m.parse::<Ipv6Addr>().is_ok())
                 .then(|| "<ip>".into())
         })
     });
-    pass(run.ipv4, &|t| {
+    pass(|r| r.ipv4, &|t| {
         replace_standalone(t, &IPV4, is_ip_char, |_| Some("<ip>".into()))
     });
-    pass(run.host_port, &|t| {
+    pass(|r| r.host_port, &|t| {
         replace_standalone(t, &HOST_PORT, is_host_char, |m| {
             m.rsplit_once(':').map(|(host, _)| format!("{host}:<port>"))
         })
     });
-    pass(run.digits, &|t| {
+    pass(|r| r.hex, &|t| {
         replace_standalone(t, &HEX, is_alnum, |m| {
             let is_hex_id = m.starts_with("0x")
                 || m.starts_with("0X")
@@ -181,8 +277,14 @@ fn normalize_with(msg: &str, run: &Passes) -> String {
             is_hex_id.then(|| "<hex>".into())
         })
     });
-    pass(run.quoted, &replace_quoted);
-    pass(run.digits, &|t| changed(NUMBER.replace_all(t, "<n>")));
+    pass(|r| r.quoted, &replace_quoted);
+    pass(|r| r.digits, &|t| {
+        if t.is_ascii() {
+            replace_ascii_numbers(t)
+        } else {
+            changed(NUMBER.replace_all(t, "<n>"))
+        }
+    });
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
         if !out.is_empty() {
@@ -191,6 +293,33 @@ fn normalize_with(msg: &str, run: &Passes) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// [`NUMBER`]'s replacement by hand, for ASCII text (where `\d` is `[0-9]`): a run of digits
+/// with any `.digits` after it becomes `<n>`. `None` when there was none.
+fn replace_ascii_numbers(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let mut out = String::new();
+    let (mut last, mut i) = (0, 0);
+    while i < b.len() {
+        if !digit(i) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while digit(i) || (b.get(i) == Some(&b'.') && digit(i + 1)) {
+            i += 1;
+        }
+        out.reserve(text.len());
+        out.push_str(&text[last..start]);
+        out.push_str("<n>");
+        last = i;
+    }
+    (last > 0).then(|| {
+        out.push_str(&text[last..]);
+        out
+    })
 }
 
 /// The new text when a replacement changed something.
@@ -1206,15 +1335,26 @@ runtime.goexit()
             "Tue, ",
             "15/Jan/2024:10:20:30",
             "2024-01-15T",
+            "2024-01-15",
+            "2024/01/15",
+            "fe80:0000:0000:0000:0204:61ff:fe9d:f156",
             "10:20:30",
             "Z",
             " GMT",
             "550e8400-e29b-41d4-a716-446655440000",
+            "deadbeef-abcd-efab-cdef-abcdefabcdef",
+            "192.168.1.1",
             "bob@example.com",
             "db.internal",
             "fe80::1",
             "[::1]:80",
             "can't",
+            "ab",
+            "cd-",
+            "-e",
+            "0X",
+            "ffff",
+            "1:",
             "é",
             // Digits outside ASCII: `\d` matches them too.
             "\u{663}",
@@ -1248,8 +1388,28 @@ runtime.goexit()
         for m in &messages {
             assert_eq!(
                 normalize_message(m),
-                normalize_with(m, &Passes::all()),
+                normalize_with(m, true),
                 "message {m:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ascii_numbers_are_replaced_as_the_pattern_does() {
+        const PIECES: &[&str] = &["1", "23", ".", "..", "4.5", "x", " ", "-", "0x", "a1", "9."];
+        let mut seed: u64 = 0xD1B5_4A32_D192_ED03;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..1 + seed as usize % 10 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(PIECES[seed as usize % PIECES.len()]);
+            }
+            assert_eq!(
+                replace_ascii_numbers(&text),
+                changed(NUMBER.replace_all(&text, "<n>")),
+                "{text:?}"
             );
         }
     }
