@@ -1361,13 +1361,7 @@ runtime.goexit()
             "\u{FF11}",
             "\u{967}2",
         ];
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::errors::pure::picks(0x9E37_79B9_7F4A_7C15);
         let mut messages: Vec<String> = vec![
             "user 42 not found".into(),
             "dial [2001:db8::1]:443, ::1 and fe80::1ff:fe23:4567:890a".into(),
@@ -1378,12 +1372,8 @@ runtime.goexit()
             "mail to alice.smith+test@example.co.uk bounced".into(),
         ];
         for _ in 0..20_000 {
-            let len = 1 + next() as usize % 12;
-            messages.push(
-                (0..len)
-                    .map(|_| PIECES[next() as usize % PIECES.len()])
-                    .collect(),
-            );
+            let len = 1 + next(12);
+            messages.push((0..len).map(|_| PIECES[next(PIECES.len())]).collect());
         }
         for m in &messages {
             assert_eq!(
@@ -1397,14 +1387,11 @@ runtime.goexit()
     #[test]
     fn ascii_numbers_are_replaced_as_the_pattern_does() {
         const PIECES: &[&str] = &["1", "23", ".", "..", "4.5", "x", " ", "-", "0x", "a1", "9."];
-        let mut seed: u64 = 0xD1B5_4A32_D192_ED03;
+        let mut next = crate::errors::pure::picks(0xD1B5_4A32_D192_ED03);
         for _ in 0..20_000 {
             let mut text = String::new();
-            for _ in 0..1 + seed as usize % 10 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                text.push_str(PIECES[seed as usize % PIECES.len()]);
+            for _ in 0..1 + next(10) {
+                text.push_str(PIECES[next(PIECES.len())]);
             }
             assert_eq!(
                 replace_ascii_numbers(&text),

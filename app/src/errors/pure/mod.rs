@@ -26,3 +26,16 @@ fn ascii_word_boundaries(pattern: &str) -> String {
 fn hot_regex(pattern: &str) -> regex::Regex {
     regex::Regex::new(&ascii_word_boundaries(pattern)).expect("valid constant pattern")
 }
+
+/// A repeatable xorshift sequence for the tests that generate their inputs: each call gives a
+/// number below its argument.
+#[cfg(test)]
+fn picks(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut state = seed;
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as usize % n
+    }
+}

@@ -829,13 +829,7 @@ mod tests {
             "api.key: Abc123XYZ",
             "",
         ];
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as usize % n
-        };
+        let mut next = crate::errors::pure::picks(0x2545_F491_4F6C_DD1D);
         let key = |next: &mut dyn FnMut(usize) -> usize| {
             let mut k = String::new();
             for i in 0..1 + next(3) {
@@ -895,16 +889,13 @@ mod tests {
         ];
         const SEPARATORS: &[&str] = &["", "", ".", " ", "__", "-", "_", "/", "://", ":", "\n"];
         let separated = Regex::new(r"(?i)(?:api|access|private)[^a-z0-9]+key").unwrap();
-        let mut seed: u64 = 0x1234_5678_9ABC_DEF1;
+        let mut next = crate::errors::pure::picks(0x1234_5678_9ABC_DEF1);
         let (mut hits, mut misses) = (0, 0);
         for _ in 0..50_000 {
             let mut text = String::new();
-            for i in 0..2 + seed as usize % 8 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
+            for i in 0..2 + next(8) {
                 let pieces = if i % 2 == 0 { WORDS } else { SEPARATORS };
-                text.push_str(pieces[seed as usize % pieces.len()]);
+                text.push_str(pieces[next(pieces.len())]);
             }
             let lower = text.to_ascii_lowercase();
             let packed = has_trigger_word(lower.as_bytes());
