@@ -116,7 +116,7 @@ mod batch_item {
 
     impl<'de> Deserialize<'de> for BatchItem {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_any(ItemVisitor).map(BatchItem)
+            d.deserialize_any(Lenient(ItemJudge)).map(BatchItem)
         }
     }
 
@@ -184,17 +184,13 @@ mod batch_item {
 
     impl<'de> Deserialize<'de> for Text {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_any(Lenient(|v| match v {
-                Some(Found::Text(t)) => Ok(Some(t)),
-                None => Ok(None),
-                Some(other) => Err(other.name()),
-            }))
-            .map(Text)
+            d.deserialize_any(Lenient(TextJudge)).map(Text)
         }
     }
 
     /// What a lenient visitor met.
     enum Found {
+        Null,
         Text(String),
         Bool,
         Number,
@@ -205,6 +201,7 @@ mod batch_item {
     impl Found {
         fn name(&self) -> &'static str {
             match self {
+                Found::Null => "null",
                 Found::Text(_) => "text",
                 Found::Bool => "true or false",
                 Found::Number => "a number",
@@ -214,56 +211,87 @@ mod batch_item {
         }
     }
 
-    /// Accepts any JSON value (arrays and objects are skipped over) and lets `F` judge it;
-    /// `None` stands for `null`.
-    struct Lenient<F>(F);
+    /// What a [`Lenient`] visitor makes of the value it met.
+    trait Judge<'de>: Sized {
+        type Out;
 
-    impl<'de, T, F: FnOnce(Option<Found>) -> T> Visitor<'de> for Lenient<F> {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("any JSON value")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-            Ok(self.0(Some(Found::Text(v.to_owned()))))
-        }
-        fn visit_string<E: de::Error>(self, v: String) -> Result<T, E> {
-            Ok(self.0(Some(Found::Text(v))))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<T, E> {
-            Ok(self.0(None))
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
-            Ok(self.0(Some(Found::Bool)))
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
-            Ok(self.0(Some(Found::Number)))
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
-            Ok(self.0(Some(Found::Number)))
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
-            Ok(self.0(Some(Found::Number)))
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(self.0(Some(Found::Array)))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        fn judge(self, found: Found) -> Self::Out;
+
+        /// An object: skipped over unless the judge reads it.
+        fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(self.0(Some(Found::Object)))
+            Ok(self.judge(Found::Object))
         }
     }
 
-    struct ItemVisitor;
+    /// Accepts any JSON value (arrays, and objects its judge does not read, are skipped over)
+    /// and lets the judge decide; only broken JSON is an error.
+    struct Lenient<J>(J);
 
-    impl<'de> Visitor<'de> for ItemVisitor {
-        type Value = Result<LogErrorInput, AppError>;
-
+    impl<'de, J: Judge<'de>> Visitor<'de> for Lenient<J> {
+        type Value = J::Out;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an event object")
+            f.write_str("any JSON value")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<J::Out, E> {
+            Ok(self.0.judge(Found::Text(v.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<J::Out, E> {
+            Ok(self.0.judge(Found::Text(v)))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<J::Out, E> {
+            Ok(self.0.judge(Found::Null))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<J::Out, E> {
+            Ok(self.0.judge(Found::Bool))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<J::Out, E> {
+            Ok(self.0.judge(Found::Number))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<J::Out, E> {
+            Ok(self.0.judge(Found::Number))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<J::Out, E> {
+            Ok(self.0.judge(Found::Number))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<J::Out, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(self.0.judge(Found::Array))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<J::Out, A::Error> {
+            self.0.object(map)
+        }
+    }
+
+    /// A text field.
+    struct TextJudge;
+
+    impl Judge<'_> for TextJudge {
+        type Out = Result<Option<String>, &'static str>;
+
+        fn judge(self, found: Found) -> Self::Out {
+            match found {
+                Found::Text(t) => Ok(Some(t)),
+                Found::Null => Ok(None),
+                other => Err(other.name()),
+            }
+        }
+    }
+
+    /// A batch item: an object is read as an event, anything else refused.
+    struct ItemJudge;
+
+    impl<'de> Judge<'de> for ItemJudge {
+        type Out = Result<LogErrorInput, AppError>;
+
+        fn judge(self, found: Found) -> Self::Out {
+            Err(AppError::invalid(
+                "body",
+                format!("each event must be an object, not {}", found.name()),
+            ))
         }
 
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
             let mut input = LogErrorInput::default();
             let mut first_error = None;
             let mut present = [false; 4];
@@ -336,37 +364,10 @@ mod batch_item {
             }
             Ok(Ok(input))
         }
-
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(Err(not_an_object("text")))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Err(not_an_object("null")))
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Err(not_an_object("true or false")))
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(Err(not_an_object("a number")))
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(Err(not_an_object("a number")))
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(Err(not_an_object("a number")))
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(Err(not_an_object("an array")))
-        }
     }
 
     fn wrong_type(field: &str, found: &str) -> AppError {
         AppError::invalid(field, format!("must be text, not {found}"))
-    }
-
-    fn not_an_object(found: &str) -> AppError {
-        AppError::invalid("body", format!("each event must be an object, not {found}"))
     }
 
     #[cfg(test)]
