@@ -66,11 +66,6 @@ impl JsonText {
     pub fn get(&self) -> &str {
         self.0.get()
     }
-
-    /// The value it spells (it is valid JSON by construction).
-    pub fn to_value(&self) -> Value {
-        serde_json::from_str(self.get()).unwrap_or(Value::Null)
-    }
 }
 
 impl From<Value> for JsonText {
@@ -468,8 +463,8 @@ mod normalize {
     use crate::error::AppError;
     use crate::errors::pure::{
         Category, Severity, apply_client_fingerprint, classify, fingerprint_with_frames,
-        json_needs_scrub, parse_category, parse_severity, scrub_json, scrub_owned, scrub_text,
-        stack_signature, truncate_owned, truncate_utf8,
+        json_needs_scrub, parse_category, parse_severity, scrub_json, scrub_owned, stack_signature,
+        truncate_owned, truncate_utf8,
     };
     use chrono::{DateTime, Utc};
     use std::collections::HashMap;
@@ -556,11 +551,9 @@ mod normalize {
         {
             return hit;
         }
-        let scrubbed = if raw.contains('\0') {
-            scrub_owned(raw.replace('\0', "\u{FFFD}"))
-        } else {
-            scrub_text(raw)
-        };
+        let mut text = raw.to_owned();
+        no_nul(&mut text);
+        let scrubbed = scrub_owned(text);
         let key: Arc<str> = raw.into();
         let prepared = PreparedStack {
             frames: stack_signature(&scrubbed).into(),

@@ -76,6 +76,7 @@ pub fn normalize_message(msg: &str) -> String {
 /// takes every pass) of a few neighbouring characters that every match of its pattern holds,
 /// so a pass whose flag is off would change nothing. [`normalize_with`] tests the text again
 /// after each pass that changed it. Most messages skip most passes (this runs on every event).
+#[derive(Default)]
 struct Passes {
     temp_path: bool,
     uuid: bool,
@@ -116,19 +117,7 @@ impl Passes {
         let b = text.as_bytes();
         let at = |i: usize| b.get(i).copied().unwrap_or(0);
         let digit = |i: usize| at(i).is_ascii_digit();
-        let mut run = Passes {
-            temp_path: false,
-            uuid: false,
-            timestamp: false,
-            email: false,
-            bracketed_ipv6: false,
-            ipv6: false,
-            ipv4: false,
-            host_port: false,
-            hex: false,
-            digits: false,
-            quoted: false,
-        };
+        let mut run = Passes::default();
         // Hex digits in a row before `i`, and (when only hex digits came since) since a `:`
         // (`usize::MAX`: not so).
         let (mut hex_run, mut since_colon) = (0, usize::MAX);
