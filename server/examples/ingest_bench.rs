@@ -1425,12 +1425,14 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let base = args.base_url.trim_end_matches('/').to_owned();
     let corpus = Arc::new(Corpus::new(args.templates, args.zipf));
     if let Some(n) = args.dump_batches {
+        use std::io::Write as _;
         let mut rng = StdRng::seed_from_u64(11);
         let mut body = String::new();
+        let mut out = std::io::stdout().lock();
         for _ in 0..n {
             body.clear();
             corpus.write_batch(&mut body, plan.batch, &mut rng);
-            println!("{body}");
+            writeln!(out, "{body}").context("writing the batches")?;
         }
         return Ok(true);
     }
