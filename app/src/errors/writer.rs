@@ -32,6 +32,9 @@ const TRACE_TOUCH: std::time::Duration = std::time::Duration::from_secs(3600);
 const INLINE_EVENTS: usize = 64;
 /// The unique index that makes a retried `event_id` count once.
 const EVENT_ID_KEY: &str = "error_events_event_id_key";
+/// A batch that takes longer than this from `BEGIN` to `COMMIT` is logged with where its time
+/// went, so a stall can be told apart (a lock, a slow flush of the log, the statements).
+const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 
 struct Job {
     tenant_id: i64,
@@ -365,7 +368,9 @@ impl Writer {
         lookup_stored: bool,
     ) -> Result<(Vec<StoredEvent>, Learned), sqlx::Error> {
         let mut learned = Learned::default();
+        let mut steps = Steps::start();
         let mut tx = self.pool.begin().await?;
+        steps.mark("begin");
 
         // 1. Retries: events whose id is already stored are answered from the stored row.
         let mut existing: HashMap<(i64, uuid::Uuid), (i64, i64)> = HashMap::default();
@@ -391,6 +396,8 @@ impl Writer {
             .map(|r| ((r.tenant_id, r.event_id), (r.group_id, r.occurrences)))
             .collect();
         }
+
+        steps.mark("lookup");
 
         // New events, each id once (a batch may carry the same retry twice).
         let mut seen = HashSet::default();
@@ -451,6 +458,7 @@ impl Writer {
                 learned.agents.push(((r.tenant_id, r.name), r.id));
             }
         }
+        steps.mark("agents");
         let agent_id = |t: i64, e: &NormalizedEvent| {
             e.agent
                 .as_deref()
@@ -539,6 +547,8 @@ impl Writer {
             }
         }
 
+        steps.mark("known_groups");
+
         // 3b. Every other group (new, or known only to another writer or replica): an upsert.
         // A cached id whose group is gone lands here too.
         let mut cols = GroupColumns::default();
@@ -603,6 +613,7 @@ impl Writer {
                 learned.groups.push(((r.tenant_id, r.fingerprint), r.id));
             }
         }
+        steps.mark("new_groups");
         if gid.len() != groups.len() {
             return Err(sqlx::Error::Protocol(
                 "an error group upsert returned fewer rows than it was given".into(),
@@ -691,6 +702,7 @@ impl Writer {
                 copy.send(rows).await?;
                 copy.finish().await?;
             }
+            steps.mark("events");
 
             // 7. Hourly counts for charts.
             let mut hourly: BTreeMap<(i64, i64, chrono::DateTime<chrono::Utc>), i64> =
@@ -790,8 +802,11 @@ impl Writer {
             )
             .execute(&mut *tx)
             .await?;
+            steps.mark("counts_traces_activity");
         }
         tx.commit().await?;
+        steps.mark("commit");
+        steps.log_if_slow(batch.len(), groups.len());
 
         // Outcomes in request order: new events report their group; retries the stored one.
         let stored = batch
@@ -815,6 +830,56 @@ impl Writer {
             })
             .collect();
         Ok((stored, learned))
+    }
+}
+
+/// Where one batch's time went, step by step (logged only when the batch was slow).
+struct Steps {
+    start: std::time::Instant,
+    last: std::time::Instant,
+    spent: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Steps {
+    fn start() -> Self {
+        let now = std::time::Instant::now();
+        Self {
+            start: now,
+            last: now,
+            spent: Vec::with_capacity(8),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.spent.push((step, now - self.last));
+        self.last = now;
+    }
+
+    /// The batch's total and its steps (`begin=0.2ms …`) when it took at least `SLOW_BATCH`.
+    fn slow(&self) -> Option<(std::time::Duration, String)> {
+        let total = self.last - self.start;
+        (total >= SLOW_BATCH).then(|| {
+            let steps = self
+                .spent
+                .iter()
+                .map(|(step, d)| format!("{step}={:.1}ms", d.as_secs_f64() * 1e3))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (total, steps)
+        })
+    }
+
+    fn log_if_slow(&self, events: usize, groups: usize) {
+        if let Some((total, steps)) = self.slow() {
+            tracing::warn!(
+                events,
+                groups,
+                total_ms = total.as_secs_f64() * 1e3,
+                steps,
+                "slow ingest batch"
+            );
+        }
     }
 }
 
@@ -1045,6 +1110,34 @@ mod tests {
             ]
             .concat()
         );
+    }
+
+    #[test]
+    fn only_slow_batches_report_their_steps() {
+        let start = std::time::Instant::now();
+        let ms = std::time::Duration::from_millis;
+        let batch = |spent: Vec<(&'static str, std::time::Duration)>| Steps {
+            start,
+            last: start + spent.iter().map(|(_, d)| *d).sum::<std::time::Duration>(),
+            spent,
+        };
+        let slow = batch(vec![
+            ("begin", ms(1)),
+            ("events", ms(4)),
+            ("commit", ms(120)),
+        ]);
+        assert_eq!(
+            slow.slow(),
+            Some((
+                ms(125),
+                "begin=1.0ms events=4.0ms commit=120.0ms".to_owned()
+            ))
+        );
+        assert_eq!(
+            batch(vec![("begin", ms(1)), ("commit", ms(98))]).slow(),
+            None
+        );
+        assert!(batch(vec![("commit", SLOW_BATCH)]).slow().is_some());
     }
 
     #[test]
