@@ -85,6 +85,13 @@ pub async fn serve_on(
             .delete_expired_every(Duration::from_secs(3600)),
     );
     let app = router::build(state, &sessions);
+    // Answers go out as soon as they are written, not after the peer acknowledges the last
+    // segment (Nagle): agents and SDKs send their next request on the same connection.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
