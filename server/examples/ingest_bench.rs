@@ -100,6 +100,11 @@ struct Args {
     /// Zipf exponent of template frequencies.
     #[arg(long, default_value_t = 1.1)]
     zipf: f64,
+    /// Who makes each event's id: `client` sends a fresh random `event_id` with every event
+    /// (as Sentry SDKs and agents that retry do), `server` leaves it out (as the seed API's
+    /// and docs/API.md's examples do) and the server makes one.
+    #[arg(long, value_enum, default_value = "client")]
+    event_ids: EventIds,
     /// The server's process id, to read its peak RSS and CPU time from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -120,6 +125,12 @@ struct Args {
         default_value = "single,batched,fixed,baseline"
     )]
     phases: Vec<Phase>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum EventIds {
+    Client,
+    Server,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -655,10 +666,12 @@ fn capitalize(word: &str) -> String {
 struct Corpus {
     templates: Vec<Template>,
     cdf: Vec<f64>,
+    /// Whether events carry a client-made `event_id`.
+    client_ids: bool,
 }
 
 impl Corpus {
-    fn new(count: usize, s: f64) -> Corpus {
+    fn new(count: usize, s: f64, ids: EventIds) -> Corpus {
         // Fixed seed: the same templates every run.
         let mut rng = StdRng::seed_from_u64(0x_fa17_11e5);
         let table = error_table();
@@ -721,13 +734,22 @@ impl Corpus {
                 acc
             })
             .collect();
-        Corpus { templates, cdf }
+        Corpus {
+            templates,
+            cdf,
+            client_ids: ids == EventIds::Client,
+        }
     }
 
     fn pick(&self, rng: &mut StdRng) -> &Template {
         let u: f64 = rng.r#gen();
         let i = self.cdf.partition_point(|&c| c < u);
         &self.templates[i.min(self.templates.len() - 1)]
+    }
+
+    /// Appends a picked event as a JSON object.
+    fn write_event(&self, out: &mut String, rng: &mut StdRng) {
+        self.pick(rng).write_json(out, self.client_ids, rng);
     }
 
     /// Appends a `log_errors` body of `size` events.
@@ -737,7 +759,7 @@ impl Corpus {
             if i > 0 {
                 out.push(',');
             }
-            self.pick(rng).write_json(out, rng);
+            self.write_event(out, rng);
         }
         out.push_str("]}");
     }
@@ -749,7 +771,7 @@ impl Corpus {
         let n = 200;
         for _ in 0..n {
             let t = self.pick(&mut rng);
-            t.write_json(&mut json, &mut rng);
+            t.write_json(&mut json, self.client_ids, &mut rng);
             stack += t.stack_json.len();
         }
         (json.len() / n, stack / n)
@@ -820,18 +842,20 @@ impl Template {
         );
     }
 
-    /// Appends the event as a JSON object (a fresh event id and volatile values).
-    fn write_json(&self, out: &mut String, rng: &mut StdRng) {
+    /// Appends the event as a JSON object (fresh volatile values, and a fresh event id when
+    /// `with_id`).
+    fn write_json(&self, out: &mut String, with_id: bool, rng: &mut StdRng) {
         let mut message = String::with_capacity(160);
         self.message(&mut message, rng);
         let _ = write!(
             out,
-            r#"{{"service":"{}","severity":"{}","error_type":"{}","event_id":"{}","message":"#,
-            self.service,
-            self.severity,
-            self.error_type,
-            new_uuid(rng)
+            r#"{{"service":"{}","severity":"{}","error_type":"{}","#,
+            self.service, self.severity, self.error_type,
         );
+        if with_id {
+            let _ = write!(out, r#""event_id":"{}","#, new_uuid(rng));
+        }
+        out.push_str(r#""message":"#);
         json_escape(out, &message);
         out.push_str(r#","details":"#);
         self.details(out, rng);
@@ -1284,7 +1308,7 @@ async fn closed_loop(
                 body.clear();
                 match mode {
                     Mode::Single => {
-                        ctx.corpus.pick(&mut rng).write_json(&mut body, &mut rng);
+                        ctx.corpus.write_event(&mut body, &mut rng);
                         let started = Instant::now();
                         let reply = conn
                             .post(&ctx, SINGLE_PATH, std::mem::take(&mut body))
@@ -1335,7 +1359,7 @@ async fn fixed_rate(
             tokio::time::sleep_until(scheduled.into()).await;
         }
         let mut body = String::with_capacity(3000);
-        ctx.corpus.pick(&mut rng).write_json(&mut body, &mut rng);
+        ctx.corpus.write_event(&mut body, &mut rng);
         let permit = match Arc::clone(&slots).try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
@@ -1423,7 +1447,7 @@ async fn baseline(
 async fn run(args: Args) -> anyhow::Result<bool> {
     let plan = Plan::from(&args)?;
     let base = args.base_url.trim_end_matches('/').to_owned();
-    let corpus = Arc::new(Corpus::new(args.templates, args.zipf));
+    let corpus = Arc::new(Corpus::new(args.templates, args.zipf, args.event_ids));
     if let Some(n) = args.dump_batches {
         use std::io::Write as _;
         let mut rng = StdRng::seed_from_u64(11);
@@ -1479,13 +1503,18 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         .await?;
 
     println!(
-        "ingest bench{}: {} s per phase; {} templates (Zipf s={}), events ~{} B of JSON (stack traces ~{} B)",
+        "ingest bench{}: {} s per phase; {} templates (Zipf s={}), events ~{} B of JSON (stack traces ~{} B), event ids made by the {}",
         if plan.smoke { " (smoke)" } else { "" },
         plan.seconds,
         args.templates,
         args.zipf,
         event_bytes,
-        stack_bytes
+        stack_bytes,
+        if corpus.client_ids {
+            "client"
+        } else {
+            "server"
+        }
     );
     println!(
         "  server {base}; PostgreSQL {version} (fsync={fsync}, synchronous_commit={sync_commit}, shared_buffers={shared_buffers}, max_wal_size={max_wal}); {} CPUs",

@@ -61,6 +61,14 @@ async fn identical_errors_fold_into_one_group(pool: PgPool) {
     assert_eq!(answers[1]["is_new_group"], false);
     assert_eq!(answers[2]["occurrences"], 3);
     assert_eq!(answers[0]["group_id"], answers[2]["group_id"]);
+    // The ids the server makes are time-ordered (UUIDv7), so they go in at the end of the
+    // event id index instead of at random places in it.
+    let ids: Vec<uuid::Uuid> = answers
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.iter().all(|id| id.get_version_num() == 7), "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 
     // Another call site is another group.
     let mut other = event("connection to 10.0.0.1 port 5432 refused after 30s");

@@ -838,7 +838,7 @@ mod normalize {
             Ok(NormalizedEvent {
                 event_id: match self.event_id.as_deref().filter(|e| !e.trim().is_empty()) {
                     Some(id) => parse_event_id(id)?,
-                    None => uuid::Uuid::new_v4(),
+                    None => uuid::Uuid::now_v7(),
                 },
                 occurred_at: match self.timestamp.as_deref().filter(|t| !t.trim().is_empty()) {
                     Some(t) => parse_timestamp(t, now)?,
