@@ -346,7 +346,6 @@ impl Writer {
             other => other,
         };
         if rows.capacity() <= KEPT_COPY_BUFFER {
-            rows.clear();
             self.copy_rows = rows;
         }
         let (stored, learned) = result?;
