@@ -676,3 +676,48 @@ async fn large_batches_store_the_same_rows_as_small_ones(pool: PgPool) {
         .unwrap();
     assert_eq!(group_occurrences, 221);
 }
+
+/// A writer keeps its connection between batches; when PostgreSQL ends it, the writer must
+/// take a new one instead of failing every later batch on the dead one.
+#[sqlx::test(migrator = "app::MIGRATOR")]
+async fn a_writer_whose_connection_ends_takes_a_new_one(pool: PgPool) {
+    let settings = app::state::Settings {
+        ingest_writers: 1,
+        ..Default::default()
+    };
+    let app = common::spawn_app_with(pool, settings).await;
+    let key = setup(&app, "acme", "ingest").await;
+    assert_eq!(
+        rest_log(&app, &key, &event("before")).await.status(),
+        StatusCode::CREATED
+    );
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(ended >= 1, "the writer's connection was open");
+
+    // The first batch may find the connection dead (503, nothing stored); the next ones
+    // must not.
+    let mut stored = 1;
+    for i in 0..3 {
+        let answer = rest_log(&app, &key, &event(&format!("after {i}"))).await;
+        match answer.status() {
+            StatusCode::CREATED => stored += 1,
+            StatusCode::SERVICE_UNAVAILABLE if i == 0 => {}
+            other => panic!("answer {i} after the connection ended: {other}"),
+        }
+    }
+    assert!(stored >= 3, "the writer recovered");
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM error_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        events, stored,
+        "every acknowledged event is stored, nothing else"
+    );
+}
