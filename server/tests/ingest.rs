@@ -698,7 +698,10 @@ async fn a_writer_whose_connection_ends_takes_a_new_one(pool: PgPool) {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert!(ended >= 1, "the writer's connection was open");
+    assert!(
+        ended >= 1,
+        "the server's connections (the writer's among them) were ended"
+    );
 
     // The first batch may find the connection dead (503, nothing stored); the next ones
     // must not.
